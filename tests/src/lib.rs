@@ -1,0 +1,2 @@
+//! Shared integration-test support for the smtp workspace.
+#![forbid(unsafe_code)]
