@@ -1,5 +1,12 @@
 //! Streaming message-body encoder: line-ending normalisation, dot-stuffing (RFC 5321 §4.5.2),
 //! BDAT framing support (RFC 3030) and a binary pass-through (BINARYMIME).
+//!
+//! [`BodyEncoder`] is the client side. [`DataDecoder`] is the receiving side of DATA (finds the
+//! end-of-data marker and removes the dot-stuffing); it serves test servers, fuzzing and
+//! property tests. [`normalize_line_endings`] is the whole-buffer form of the encoders'
+//! line-ending normalisation.
+
+use memchr::{memchr, memchr2};
 
 /// What to do with a CR or LF that is not part of a CRLF pair.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -28,26 +35,73 @@ pub enum BodyError {
     Finished,
 }
 
+/// How the encoder transforms the body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Normalise line ends, then dot-stuff.
+    Data,
+    /// Normalise line ends only.
+    Bdat,
+    /// Pass bytes through.
+    Binary,
+}
+
+/// Where the encoder is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Life {
+    /// Accepting input.
+    Open,
+    /// `finish` succeeded.
+    Finished,
+    /// A call failed with this error; every later call repeats it.
+    Failed(BodyError),
+}
+
 /// Streaming body encoder; chunk boundaries may fall anywhere, including between CR and LF.
+///
+/// In the text modes (DATA and BDAT) every bare CR and every bare LF becomes CRLF (or is an
+/// error under [`BareLineEndings::Reject`]) *before* DATA's dot-stuffing, so no byte sequence
+/// in the input can end the data early at a lenient server (the "SMTP smuggling" class).
+///
+/// If [`push`](Self::push) or [`finish`](Self::finish) returns an error, the encoder is
+/// poisoned: every later call returns the same error and appends nothing.
 #[derive(Clone, Debug)]
 pub struct BodyEncoder {
-    _todo: (),
+    mode: Mode,
+    policy: BareLineEndings,
+    life: Life,
+    /// Text modes: the last input byte was a CR whose meaning depends on the next byte; nothing
+    /// has been written for it yet. Binary mode: the last input byte was a CR (already written).
+    pending_cr: bool,
+    /// The output so far is empty or ends with CRLF.
+    line_start: bool,
+    /// Input bytes consumed so far.
+    bytes_in: u64,
 }
 
 impl BodyEncoder {
+    fn new(mode: Mode, policy: BareLineEndings) -> Self {
+        Self {
+            mode,
+            policy,
+            life: Life::Open,
+            pending_cr: false,
+            line_start: true,
+            bytes_in: 0,
+        }
+    }
+
     /// DATA: normalise line ends, then dot-stuff.
     pub fn for_data(policy: BareLineEndings) -> Self {
-        let _ = policy;
-        todo!()
+        Self::new(Mode::Data, policy)
     }
     /// BDAT: normalise line ends, no stuffing.
     pub fn for_bdat(policy: BareLineEndings) -> Self {
-        let _ = policy;
-        todo!()
+        Self::new(Mode::Bdat, policy)
     }
     /// BINARYMIME: bytes untouched.
     pub fn binary() -> Self {
-        todo!()
+        Self::new(Mode::Binary, BareLineEndings::Normalize)
     }
     /// The most bytes `push` can append for `input_len` input bytes (worst case).
     pub const fn max_encoded_len(input_len: usize) -> usize {
@@ -55,15 +109,720 @@ impl BodyEncoder {
     }
     /// The most bytes `finish` can append.
     pub const MAX_FINISH_LEN: usize = 5;
-    /// Encodes `input`, appending to `out`.
-    pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), BodyError> {
-        let _ = (input, out);
-        todo!()
+
+    /// Input bytes consumed so far by successful [`push`](Self::push) calls (a CR held back
+    /// until the next byte is known counts as consumed).
+    pub fn bytes_in(&self) -> u64 {
+        self.bytes_in
     }
+
+    /// Whether the output so far is empty or ends with CRLF.
+    ///
+    /// In the text modes a CR at the end of the last chunk is held back (not yet output) until
+    /// the next byte or [`finish`](Self::finish) resolves it, so it does not count here.
+    pub fn ended_with_line_end(&self) -> bool {
+        self.line_start
+    }
+
+    /// Whether [`finish`](Self::finish) has succeeded.
+    pub fn is_finished(&self) -> bool {
+        self.life == Life::Finished
+    }
+
+    /// Encodes `input`, appending to `out`.
+    ///
+    /// Appends at most [`max_encoded_len`](Self::max_encoded_len)`(input.len())` bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`BodyError::Finished`] after a successful [`finish`](Self::finish).
+    /// [`BodyError::BareLineEnding`] under [`BareLineEndings::Reject`]: `out` then holds the
+    /// encoding of every input byte before the offending one and nothing from it onward (for a
+    /// CR held back from the previous chunk, nothing at all is appended), and the encoder
+    /// refuses all further calls with the same error. After any error [`bytes_in`](Self::bytes_in)
+    /// is unchanged.
+    pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), BodyError> {
+        self.check_open()?;
+        match self.mode {
+            Mode::Binary => self.push_binary(input, out),
+            Mode::Data | Mode::Bdat => {
+                if let Err(e) = self.push_text(input, out) {
+                    self.life = Life::Failed(e);
+                    return Err(e);
+                }
+            }
+        }
+        let len = u64::try_from(input.len()).unwrap_or(u64::MAX);
+        self.bytes_in = self.bytes_in.saturating_add(len);
+        Ok(())
+    }
+
     /// Ends the body. DATA: appends `.\r\n`, preceded by `\r\n` unless the body already ended
     /// with a line end (an empty body gets no empty line). BDAT/binary: flushes a pending CR.
+    ///
+    /// Appends at most [`MAX_FINISH_LEN`](Self::MAX_FINISH_LEN) bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`BodyError::Finished`] when called twice; [`BodyError::BareLineEnding`] when the body
+    /// ends with a bare CR under [`BareLineEndings::Reject`] (nothing is appended and the
+    /// encoder is poisoned, as for [`push`](Self::push)).
     pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), BodyError> {
-        let _ = out;
-        todo!()
+        self.check_open()?;
+        if self.mode != Mode::Binary && self.pending_cr {
+            if let Err(e) = self.bare(b'\r', self.bytes_in.saturating_sub(1)) {
+                self.life = Life::Failed(e);
+                return Err(e);
+            }
+            self.pending_cr = false;
+            self.line_start = true;
+            out.extend_from_slice(b"\r\n");
+        }
+        if self.mode == Mode::Data {
+            if !self.line_start {
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b".\r\n");
+            self.line_start = true;
+        }
+        self.life = Life::Finished;
+        Ok(())
+    }
+
+    fn check_open(&self) -> Result<(), BodyError> {
+        match self.life {
+            Life::Open => Ok(()),
+            Life::Finished => Err(BodyError::Finished),
+            Life::Failed(e) => Err(e),
+        }
+    }
+
+    /// A bare CR or LF at body offset `at`: `Ok` (write CRLF) or the `Reject` error.
+    fn bare(&self, byte: u8, at: u64) -> Result<(), BodyError> {
+        match self.policy {
+            BareLineEndings::Normalize => Ok(()),
+            BareLineEndings::Reject => Err(BodyError::BareLineEnding { byte, at }),
+        }
+    }
+
+    fn push_binary(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        out.extend_from_slice(input);
+        match input {
+            [] => {}
+            [.., b'\r', b'\n'] => self.line_start = true,
+            [b'\n'] => self.line_start = self.pending_cr,
+            _ => self.line_start = false,
+        }
+        if let Some(&last) = input.last() {
+            self.pending_cr = last == b'\r';
+        }
+    }
+
+    /// DATA/BDAT. Runs that need no change (including well-formed CRLFs not followed by a
+    /// line-leading dot) are copied with one `extend_from_slice`; output is written only up to
+    /// the offending byte when an error is returned.
+    fn push_text(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), BodyError> {
+        let stuff = self.mode == Mode::Data;
+        let mut pos = 0;
+        if self.pending_cr {
+            match input.first() {
+                None => return Ok(()),
+                Some(b'\n') => pos = 1,
+                Some(_) => self.bare(b'\r', self.bytes_in.saturating_sub(1))?,
+            }
+            out.extend_from_slice(b"\r\n");
+            self.pending_cr = false;
+            self.line_start = true;
+        }
+        out.reserve(input.len().saturating_sub(pos).saturating_add(2));
+        // `input[flushed..pos]` is verbatim content not yet written to `out`.
+        let mut flushed = pos;
+        let mut line_start = self.line_start;
+        loop {
+            if stuff && line_start && input.get(pos) == Some(&b'.') {
+                out.extend_from_slice(input.get(flushed..pos).unwrap_or_default());
+                out.push(b'.');
+                flushed = pos;
+            }
+            let skipped = if stuff {
+                skip_clean_blocks::<true>(input, pos)
+            } else {
+                skip_clean_blocks::<false>(input, pos)
+            };
+            if skipped > pos {
+                pos = skipped;
+                if input.get(pos.wrapping_sub(1)) == Some(&b'\r') {
+                    // The block check saw that an LF follows this CR.
+                    pos = pos.saturating_add(1);
+                }
+                line_start = input.get(pos.wrapping_sub(1)) == Some(&b'\n');
+                continue;
+            }
+            let tail = input.get(pos..).unwrap_or_default();
+            let Some(off) = memchr2(b'\r', b'\n', tail) else {
+                if !tail.is_empty() {
+                    line_start = false;
+                }
+                break;
+            };
+            let brk = pos.saturating_add(off);
+            let byte = tail.get(off).copied().unwrap_or(b'\n');
+            let next = input.get(brk.saturating_add(1)).copied();
+            if byte == b'\r' && next == Some(b'\n') {
+                // A real CRLF: keep it in the verbatim run.
+                pos = brk.saturating_add(2);
+                line_start = true;
+                continue;
+            }
+            out.extend_from_slice(input.get(flushed..brk).unwrap_or_default());
+            // Whether the output written so far ends a line.
+            let ended = off == 0 && line_start;
+            if byte == b'\r' && next.is_none() {
+                // Meaning depends on the next chunk's first byte.
+                self.pending_cr = true;
+                self.line_start = ended;
+                return Ok(());
+            }
+            let at = self
+                .bytes_in
+                .saturating_add(u64::try_from(brk).unwrap_or(u64::MAX));
+            if let Err(e) = self.bare(byte, at) {
+                self.line_start = ended;
+                return Err(e);
+            }
+            out.extend_from_slice(b"\r\n");
+            pos = brk.saturating_add(1);
+            flushed = pos;
+            line_start = true;
+        }
+        out.extend_from_slice(input.get(flushed..).unwrap_or_default());
+        self.line_start = line_start;
+        Ok(())
+    }
+}
+
+/// Bytes checked per step by [`skip_clean_blocks`].
+const BLOCK: usize = 64;
+
+/// Skips whole blocks from `pos` that need no change: every CR and LF in them is part of a CRLF
+/// and (with `STUFF`) no line starts with a dot. Returns the new position; the byte there was
+/// checked too (it is not a bare LF, nor a dot after an LF) as the second byte of the block's
+/// last pair. `pos` must not be the LF of a CRLF; when `input[pos]` is an LF (hence bare) nothing
+/// is skipped.
+///
+/// This is the fast path for well-formed text: the check is branch-free over byte pairs, which
+/// the compiler turns into vector code, so typical lines cost no `memchr` call each.
+fn skip_clean_blocks<const STUFF: bool>(input: &[u8], mut pos: usize) -> usize {
+    if input.get(pos) == Some(&b'\n') {
+        return pos;
+    }
+    loop {
+        let first = input.get(pos..pos.saturating_add(BLOCK));
+        let second = input.get(pos.saturating_add(1)..pos.saturating_add(BLOCK + 1));
+        let (Some(first), Some(second)) = (first, second) else {
+            return pos;
+        };
+        let (Ok(first), Ok(second)) = (
+            <&[u8; BLOCK]>::try_from(first),
+            <&[u8; BLOCK]>::try_from(second),
+        ) else {
+            return pos;
+        };
+        let mut flagged = false;
+        for (&a, &b) in first.iter().zip(second) {
+            // A CR not followed by LF, or an LF not preceded by CR.
+            let bare = (a == b'\r') != (b == b'\n');
+            let dot_line = STUFF & (a == b'\n') & (b == b'.');
+            flagged |= bare | dot_line;
+        }
+        if flagged {
+            return pos;
+        }
+        pos = pos.saturating_add(BLOCK);
+    }
+}
+
+/// Turns every bare CR and every bare LF of `input` into CRLF; CRLF pairs stay as they are.
+///
+/// This is the whole-buffer form of what [`BodyEncoder::for_data`] and
+/// [`BodyEncoder::for_bdat`] do to line ends under [`BareLineEndings::Normalize`] (without
+/// dot-stuffing or the DATA terminator).
+pub fn normalize_line_endings(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut bytes = input.iter().copied().peekable();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'\r' => {
+                bytes.next_if_eq(&b'\n');
+                out.extend_from_slice(b"\r\n");
+            }
+            b'\n' => out.extend_from_slice(b"\r\n"),
+            _ => out.push(b),
+        }
+    }
+    out
+}
+
+/// Where the decoder is in the byte stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DecodeState {
+    /// At the start of the data or just after a CRLF.
+    LineStart,
+    /// Inside a line; the last byte was not a CR.
+    Mid,
+    /// Inside a line; the last byte was a CR (already written).
+    MidCr,
+    /// A `.` at the start of a line, held back.
+    Dot,
+    /// `.` CR at the start of a line, both held back.
+    DotCr,
+    /// The terminator was found.
+    Done,
+}
+
+/// The receiving side of DATA: finds the end-of-data marker and removes the dot-stuffing.
+///
+/// Feed it the bytes that follow the `354` reply, split anywhere. It is strict: only
+/// CRLF `.` CRLF (or `.` CRLF at the very start) ends the data; a line starts only after CRLF,
+/// so `\n.\n` or `\r.\r` are ordinary content. A line-leading `.` that is not the terminator is
+/// removed (RFC 5321 §4.5.2), so `..` becomes `.`. Line ends are kept as sent, and the CRLF that
+/// precedes the terminating `.` belongs to the content. The state is a few bits; no input is
+/// buffered.
+#[derive(Clone, Debug)]
+pub struct DataDecoder {
+    state: DecodeState,
+}
+
+impl Default for DataDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DataDecoder {
+    /// A decoder at the start of the data.
+    pub fn new() -> Self {
+        Self {
+            state: DecodeState::LineStart,
+        }
+    }
+
+    /// Whether the terminator has been found.
+    pub fn is_done(&self) -> bool {
+        self.state == DecodeState::Done
+    }
+
+    /// Consumes `input`, appending the un-stuffed content to `out`.
+    ///
+    /// Returns `Some(n)` once the terminator is found, where `n` counts the bytes of `input`
+    /// consumed, the terminator included (the rest of `input` belongs to the next command);
+    /// `None` when all of `input` was consumed and more is needed. Once done, every call
+    /// returns `Some(0)` and appends nothing.
+    pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+        if self.is_done() {
+            return Some(0);
+        }
+        let mut pos = 0;
+        while let Some(&byte) = input.get(pos) {
+            if self.state == DecodeState::Mid {
+                // Fast path: copy up to and including the next CR.
+                let tail = input.get(pos..).unwrap_or_default();
+                match memchr(b'\r', tail) {
+                    Some(off) => {
+                        let end = pos.saturating_add(off).saturating_add(1);
+                        out.extend_from_slice(input.get(pos..end).unwrap_or_default());
+                        self.state = DecodeState::MidCr;
+                        pos = end;
+                    }
+                    None => {
+                        out.extend_from_slice(tail);
+                        pos = input.len();
+                    }
+                }
+                continue;
+            }
+            pos = pos.saturating_add(1);
+            self.state = match (self.state, byte) {
+                (DecodeState::LineStart, b'.') => DecodeState::Dot,
+                (DecodeState::Dot, b'\r') => DecodeState::DotCr,
+                (DecodeState::DotCr, b'\n') => {
+                    self.state = DecodeState::Done;
+                    return Some(pos);
+                }
+                (DecodeState::DotCr, _) => {
+                    // The dot is dropped; the CR was content.
+                    out.push(b'\r');
+                    Self::content(out, DecodeState::MidCr, byte)
+                }
+                (state, _) => Self::content(out, state, byte),
+            };
+        }
+        None
+    }
+
+    /// Writes one content byte and returns the next state (any held-back dot is dropped).
+    fn content(out: &mut Vec<u8>, state: DecodeState, byte: u8) -> DecodeState {
+        out.push(byte);
+        match byte {
+            b'\r' => DecodeState::MidCr,
+            b'\n' if state == DecodeState::MidCr => DecodeState::LineStart,
+            _ => DecodeState::Mid,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `chunks` then finishes; returns the whole output or the first error.
+    fn run(mut enc: BodyEncoder, chunks: &[&[u8]]) -> Result<Vec<u8>, BodyError> {
+        let mut out = Vec::new();
+        for chunk in chunks {
+            let before = out.len();
+            enc.push(chunk, &mut out)?;
+            assert!(out.len() - before <= BodyEncoder::max_encoded_len(chunk.len()));
+            assert_eq!(
+                enc.ended_with_line_end(),
+                out.ends_with(b"\r\n") || out.is_empty()
+            );
+        }
+        let before = out.len();
+        enc.finish(&mut out)?;
+        assert!(out.len() - before <= BodyEncoder::MAX_FINISH_LEN);
+        Ok(out)
+    }
+
+    /// Encodes `input` whole, split in two at every position, and byte by byte; all must give
+    /// the same result, which is returned.
+    fn encode(make: fn() -> BodyEncoder, input: &[u8]) -> Result<Vec<u8>, BodyError> {
+        let whole = run(make(), &[input]);
+        for i in 0..=input.len() {
+            let (a, b) = input.split_at(i);
+            assert_eq!(run(make(), &[a, b]), whole, "split at {i} of {input:?}");
+        }
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        assert_eq!(run(make(), &bytes), whole, "byte by byte {input:?}");
+        // Empty chunks in between change nothing.
+        let mut with_empty: Vec<&[u8]> = vec![b""];
+        for b in &bytes {
+            with_empty.extend_from_slice(&[b, b""]);
+        }
+        assert_eq!(
+            run(make(), &with_empty),
+            whole,
+            "with empty chunks {input:?}"
+        );
+        whole
+    }
+
+    fn data() -> BodyEncoder {
+        BodyEncoder::for_data(BareLineEndings::Normalize)
+    }
+    fn data_strict() -> BodyEncoder {
+        BodyEncoder::for_data(BareLineEndings::Reject)
+    }
+    fn bdat() -> BodyEncoder {
+        BodyEncoder::for_bdat(BareLineEndings::Normalize)
+    }
+    fn bdat_strict() -> BodyEncoder {
+        BodyEncoder::for_bdat(BareLineEndings::Reject)
+    }
+
+    #[track_caller]
+    fn check(make: fn() -> BodyEncoder, input: &[u8], expected: &[u8]) {
+        let got = encode(make, input).expect("encodes");
+        assert_eq!(
+            got.escape_ascii().to_string(),
+            expected.escape_ascii().to_string(),
+            "input {}",
+            input.escape_ascii()
+        );
+    }
+
+    #[test]
+    fn data_vectors() {
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"", b".\r\n"),
+            (b".", b"..\r\n.\r\n"),
+            (b"..", b"...\r\n.\r\n"),
+            (b".\r\n", b"..\r\n.\r\n"),
+            (b"a\r\n.", b"a\r\n..\r\n.\r\n"),
+            (b"a\r\n.b\r\n", b"a\r\n..b\r\n.\r\n"),
+            (b"a\r\nb", b"a\r\nb\r\n.\r\n"),
+            (b"a\r\nb\r\n", b"a\r\nb\r\n.\r\n"),
+            (b"\r\n", b"\r\n.\r\n"),
+            (b"a\n.\nb", b"a\r\n..\r\nb\r\n.\r\n"),
+            (b"\r.\r", b"\r\n..\r\n.\r\n"),
+            (b"\r.\r\n", b"\r\n..\r\n.\r\n"),
+            (b"\r\n.\n", b"\r\n..\r\n.\r\n"),
+            (b"a\r", b"a\r\n.\r\n"),
+            (b"\r", b"\r\n.\r\n"),
+            (b"\n", b"\r\n.\r\n"),
+            (b"a\r.b", b"a\r\n..b\r\n.\r\n"),
+            (b"a\n\n.", b"a\r\n\r\n..\r\n.\r\n"),
+            (b"\r\r\n.", b"\r\n\r\n..\r\n.\r\n"),
+            (b"\n\r", b"\r\n\r\n.\r\n"),
+            (b"a.b\r\n x.", b"a.b\r\n x.\r\n.\r\n"),
+            (b"\r\n\r\n..\r\n", b"\r\n\r\n...\r\n.\r\n"),
+        ];
+        for (input, expected) in cases {
+            check(data, input, expected);
+        }
+    }
+
+    #[test]
+    fn bdat_vectors() {
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"", b""),
+            (b".", b"."),
+            (b"a\r\n.\r\n", b"a\r\n.\r\n"),
+            (b"a\n.\nb", b"a\r\n.\r\nb"),
+            (b"\r.\r", b"\r\n.\r\n"),
+            (b"a\r", b"a\r\n"),
+            (b"a", b"a"),
+            (b"\n\r", b"\r\n\r\n"),
+        ];
+        for (input, expected) in cases {
+            check(bdat, input, expected);
+        }
+    }
+
+    #[test]
+    fn binary_untouched() {
+        let input = b"\r.\r\n.\n\0\xff\r";
+        check(BodyEncoder::binary, input, input);
+        check(BodyEncoder::binary, b"", b"");
+        let mut enc = BodyEncoder::binary();
+        let mut out = Vec::new();
+        enc.push(b"a\r", &mut out).unwrap();
+        assert!(!enc.ended_with_line_end());
+        enc.push(b"\n", &mut out).unwrap();
+        assert!(enc.ended_with_line_end());
+        enc.push(b"\n", &mut out).unwrap();
+        assert!(!enc.ended_with_line_end());
+        assert_eq!(enc.bytes_in(), 4);
+    }
+
+    #[test]
+    fn crlf_split_across_chunks_is_one_line_end() {
+        let mut enc = data();
+        let mut out = Vec::new();
+        enc.push(b"a\r", &mut out).unwrap();
+        assert_eq!(out, b"a", "the CR is held back");
+        assert!(!enc.ended_with_line_end());
+        enc.push(b"", &mut out).unwrap();
+        assert_eq!(out, b"a");
+        enc.push(b"\n.", &mut out).unwrap();
+        assert_eq!(out, b"a\r\n..");
+        enc.finish(&mut out).unwrap();
+        assert_eq!(out, b"a\r\n..\r\n.\r\n");
+        assert_eq!(enc.bytes_in(), 4);
+    }
+
+    #[test]
+    fn reject_reports_exact_offsets() {
+        let lf = |at| Err(BodyError::BareLineEnding { byte: b'\n', at });
+        let cr = |at| Err(BodyError::BareLineEnding { byte: b'\r', at });
+        for make in [data_strict, bdat_strict] {
+            assert_eq!(encode(make, b"ab\ncd"), lf(2));
+            assert_eq!(encode(make, b"\n"), lf(0));
+            assert_eq!(encode(make, b"ab\r\ncd\rx"), cr(6));
+            assert_eq!(encode(make, b"ab\r\ncd\r"), cr(6), "bare CR at the end");
+            assert_eq!(encode(make, b"\r\r\n"), cr(0));
+            assert_eq!(encode(make, b"a\r\n\n"), lf(3));
+        }
+        check(data_strict, b"a\r\n.b\r\n", b"a\r\n..b\r\n.\r\n");
+        check(bdat_strict, b"a\r\n.b\r\n", b"a\r\n.b\r\n");
+    }
+
+    #[test]
+    fn reject_output_and_poisoning() {
+        let mut enc = data_strict();
+        let mut out = Vec::new();
+        enc.push(b"x\r\n", &mut out).unwrap();
+        let err = BodyError::BareLineEnding { byte: b'\n', at: 5 };
+        assert_eq!(enc.push(b".a\nb", &mut out), Err(err));
+        assert_eq!(
+            out, b"x\r\n..a",
+            "everything before the bare LF, nothing after"
+        );
+        assert_eq!(enc.bytes_in(), 3, "unchanged by the failed push");
+        assert_eq!(enc.push(b"c", &mut out), Err(err));
+        assert_eq!(enc.finish(&mut out), Err(err));
+        assert_eq!(out, b"x\r\n..a");
+
+        // A held-back CR resolved as bare by the next chunk: nothing is appended.
+        let mut enc = bdat_strict();
+        let mut out = Vec::new();
+        enc.push(b"ab\r", &mut out).unwrap();
+        let err = BodyError::BareLineEnding { byte: b'\r', at: 2 };
+        assert_eq!(enc.push(b"cd", &mut out), Err(err));
+        assert_eq!(out, b"ab");
+
+        // A bare CR at finish.
+        let mut enc = data_strict();
+        let mut out = Vec::new();
+        enc.push(b"ab\r", &mut out).unwrap();
+        assert_eq!(enc.finish(&mut out), Err(err));
+        assert_eq!(out, b"ab");
+        assert!(!enc.is_finished());
+        assert_eq!(enc.push(b"\n", &mut out), Err(err));
+    }
+
+    #[test]
+    fn finished_refuses_more() {
+        for mut enc in [data(), bdat(), BodyEncoder::binary()] {
+            let mut out = Vec::new();
+            enc.push(b"a", &mut out).unwrap();
+            enc.finish(&mut out).unwrap();
+            assert!(enc.is_finished());
+            let len = out.len();
+            assert_eq!(enc.push(b"b", &mut out), Err(BodyError::Finished));
+            assert_eq!(enc.finish(&mut out), Err(BodyError::Finished));
+            assert_eq!(out.len(), len);
+        }
+    }
+
+    #[test]
+    fn error_messages() {
+        let e = BodyError::BareLineEnding { byte: b'\r', at: 7 };
+        assert_eq!(e.to_string(), "bare CR at body byte 7");
+        let e = BodyError::BareLineEnding { byte: b'\n', at: 0 };
+        assert_eq!(e.to_string(), "bare LF at body byte 0");
+    }
+
+    #[test]
+    fn worst_case_expansion_is_reached_not_exceeded() {
+        // Held-back CR resolved as bare (2 bytes for 0 new input) then a line-leading dot.
+        let mut enc = data();
+        let mut out = Vec::new();
+        enc.push(b"a\r", &mut out).unwrap();
+        out.clear();
+        enc.push(b".", &mut out).unwrap();
+        assert_eq!(out, b"\r\n..");
+        assert_eq!(out.len(), BodyEncoder::max_encoded_len(1));
+        out.clear();
+        enc.finish(&mut out).unwrap();
+        assert_eq!(out.len(), BodyEncoder::MAX_FINISH_LEN);
+        let mut enc = data();
+        enc.push(b"a\r", &mut Vec::new()).unwrap();
+        out.clear();
+        enc.finish(&mut out).unwrap();
+        assert_eq!(out, b"\r\n.\r\n");
+    }
+
+    #[test]
+    fn normalize_vectors() {
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"", b""),
+            (b"a\r\nb", b"a\r\nb"),
+            (b"a\nb\r", b"a\r\nb\r\n"),
+            (b"\r\r\n\n", b"\r\n\r\n\r\n"),
+            (b"\n\r", b"\r\n\r\n"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(normalize_line_endings(input), *expected, "{input:?}");
+        }
+    }
+
+    /// Decodes `input` whole, split in two at every position, and byte by byte; all must
+    /// agree. Returns the content and the consumed count.
+    fn decode(input: &[u8]) -> (Vec<u8>, Option<usize>) {
+        fn chunked(chunks: &[&[u8]]) -> (Vec<u8>, Option<usize>) {
+            let mut dec = DataDecoder::new();
+            let mut out = Vec::new();
+            let mut consumed = 0;
+            for chunk in chunks {
+                match dec.push(chunk, &mut out) {
+                    Some(n) => {
+                        assert!(dec.is_done());
+                        return (out, Some(consumed + n));
+                    }
+                    None => consumed += chunk.len(),
+                }
+            }
+            assert!(!dec.is_done());
+            (out, None)
+        }
+        let whole = chunked(&[input]);
+        for i in 0..=input.len() {
+            let (a, b) = input.split_at(i);
+            assert_eq!(chunked(&[a, b]), whole, "split at {i} of {input:?}");
+        }
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        assert_eq!(chunked(&bytes), whole, "byte by byte {input:?}");
+        whole
+    }
+
+    #[test]
+    fn decoder_vectors() {
+        let cases: &[(&[u8], &[u8], Option<usize>)] = &[
+            (b".\r\n", b"", Some(3)),
+            (b".\r\nMAIL", b"", Some(3)),
+            (b"a\r\n.\r\n", b"a\r\n", Some(6)),
+            (b"a\r\n.\r\nQUIT\r\n", b"a\r\n", Some(6)),
+            (b"..\r\n.\r\n", b".\r\n", Some(7)),
+            (b"a\r\n..b\r\n.\r\n", b"a\r\n.b\r\n", Some(11)),
+            (b"a\r\n.b\r\n.\r\n", b"a\r\nb\r\n", Some(10)),
+            (b"\r\n.\r\n", b"\r\n", Some(5)),
+            // Not terminators: only CRLF . CRLF counts.
+            (b"a\n.\nb", b"a\n.\nb", None),
+            (b"a\r.\rb", b"a\r.\rb", None),
+            (b"a\r\n.\nb", b"a\r\n\nb", None),
+            (b"a\n.\r\nb", b"a\n.\r\nb", None),
+            (b"a\r\n.\rb", b"a\r\n\rb", None),
+            (b"a\r\n.\r\rb", b"a\r\n\r\rb", None),
+            // A bare LF never starts a line, wherever it appears.
+            (b"\n.\r\nb", b"\n.\r\nb", None),
+            (b"a\r\n\n.\r\nb", b"a\r\n\n.\r\nb", None),
+            (b".\n.\r\nb", b"\n.\r\nb", None),
+            (b"a\r\n.\r\n.\r\nb", b"a\r\n", Some(6)),
+            (b"a\r\n.\r\r\n.\r\nz", b"a\r\n\r\r\n", Some(10)),
+            (b"", b"", None),
+            (b"a\r\n.", b"a\r\n", None),
+            (b"a\r\n.\r", b"a\r\n", None),
+        ];
+        for (input, content, consumed) in cases {
+            let (got, n) = decode(input);
+            assert_eq!(
+                (got.escape_ascii().to_string(), n),
+                (content.escape_ascii().to_string(), *consumed),
+                "{}",
+                input.escape_ascii()
+            );
+        }
+    }
+
+    #[test]
+    fn decoder_after_done_consumes_nothing() {
+        let mut dec = DataDecoder::default();
+        let mut out = Vec::new();
+        assert_eq!(dec.push(b"x\r\n.\r\nRSET\r\n", &mut out), Some(6));
+        assert_eq!(dec.push(b"more\r\n.\r\n", &mut out), Some(0));
+        assert_eq!(out, b"x\r\n");
+    }
+
+    #[test]
+    fn decoder_round_trips_the_encoder() {
+        let bodies: &[&[u8]] = &[
+            b"",
+            b".",
+            b"..\r\n.\r\n",
+            b"Subject: x\r\n\r\n.hidden\r\n..two\r\n.\r\nend",
+            b"a\n.\nb\r.\r\r\n.\n",
+        ];
+        for body in bodies {
+            let encoded = encode(data, body).unwrap();
+            let mut wire = encoded.clone();
+            wire.extend_from_slice(b"QUIT\r\n");
+            let (content, n) = decode(&wire);
+            assert_eq!(n, Some(encoded.len()), "{body:?}");
+            let mut expected = normalize_line_endings(body);
+            if !expected.is_empty() && !expected.ends_with(b"\r\n") {
+                expected.extend_from_slice(b"\r\n");
+            }
+            assert_eq!(content, expected, "{body:?}");
+        }
     }
 }

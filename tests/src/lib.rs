@@ -1,2 +1,6 @@
-//! Shared integration-test support for the smtp workspace.
+//! Shared integration-test support for the smtp workspace: the transcript format and the runner
+//! that replays transcripts against the sans-IO core.
 #![forbid(unsafe_code)]
+
+pub mod sansio;
+pub mod transcript;

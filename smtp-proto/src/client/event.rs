@@ -1,0 +1,226 @@
+//! What the client reports: events, stages, per-mail reports and transcript lines.
+
+use std::fmt;
+
+use crate::command::Mailbox;
+use crate::error::Error;
+use crate::reply::OwnedReply;
+
+/// Identifies one request made through a mutator; the event that completes it carries it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub(crate) u64);
+
+impl RequestId {
+    /// The number, counting from 1 in the order requests were made on this client.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// What the client was doing or waiting for; names the step in errors and timeouts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Stage {
+    /// The `220` greeting.
+    Greeting,
+    /// EHLO, HELO or LHLO.
+    Hello,
+    /// The STARTTLS command.
+    StartTls,
+    /// The TLS handshake the adapter performs after [`Event::UpgradeTls`].
+    TlsHandshake,
+    /// An AUTH exchange.
+    Auth,
+    /// MAIL FROM.
+    Mail,
+    /// RCPT TO.
+    Rcpt,
+    /// DATA, waiting for `354`.
+    Data,
+    /// Writing the body: no progress in sending bytes.
+    DataBlock,
+    /// The reply after the end of the data (`.` or `BDAT … LAST`).
+    DataEnd,
+    /// A non-final BDAT chunk.
+    Bdat,
+    /// RSET.
+    Rset,
+    /// NOOP.
+    Noop,
+    /// VRFY.
+    Verify,
+    /// EXPN.
+    Expand,
+    /// HELP.
+    Help,
+    /// A raw command line.
+    Raw,
+    /// QUIT.
+    Quit,
+    /// Writing command bytes: the transport accepted none for too long.
+    Write,
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Greeting => "the greeting",
+            Self::Hello => "EHLO/HELO",
+            Self::StartTls => "STARTTLS",
+            Self::TlsHandshake => "the TLS handshake",
+            Self::Auth => "AUTH",
+            Self::Mail => "MAIL",
+            Self::Rcpt => "RCPT",
+            Self::Data => "DATA",
+            Self::DataBlock => "writing the message body",
+            Self::DataEnd => "the end of the message data",
+            Self::Bdat => "BDAT",
+            Self::Rset => "RSET",
+            Self::Noop => "NOOP",
+            Self::Verify => "VRFY",
+            Self::Expand => "EXPN",
+            Self::Help => "HELP",
+            Self::Raw => "a raw command",
+            Self::Quit => "QUIT",
+            Self::Write => "writing a command",
+        })
+    }
+}
+
+/// One thing that happened. Events are owned: handling one may call mutators.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// Set-up is done ([`Setup::Automatic`](crate::client::Setup::Automatic): greeting, hello and
+    /// STARTTLS per the TLS mode; [`Setup::Manual`](crate::client::Setup::Manual): the greeting).
+    /// Mutators that need the server's capabilities may be used from now on.
+    Ready,
+    /// The server accepted STARTTLS. Do the TLS handshake on this same transport now, then call
+    /// [`Client::handle_tls_established`](crate::client::Client::handle_tls_established).
+    /// Nothing is transmitted until then; any byte received before it ends the session.
+    UpgradeTls,
+    /// The server takes the body of request `0` now: write it through
+    /// [`Client::body`](crate::client::Client::body), then `finish()` it.
+    BodyWanted(RequestId),
+    /// The final reply to a single-command request (hello, STARTTLS, RSET, NOOP, VRFY, EXPN, HELP,
+    /// raw, low-level MAIL/RCPT/DATA/BDAT). Any code: the caller judges it.
+    Reply {
+        /// The request.
+        id: RequestId,
+        /// The server's reply.
+        reply: OwnedReply,
+    },
+    /// An AUTH request ended with `235`.
+    Authenticated {
+        /// The request.
+        id: RequestId,
+        /// The server's reply.
+        reply: OwnedReply,
+    },
+    /// An AUTH request ended without success (the session stays usable).
+    AuthFailed {
+        /// The request.
+        id: RequestId,
+        /// The final reply (after every candidate mechanism was tried, the last one's).
+        reply: OwnedReply,
+    },
+    /// A [`send_mail`](crate::client::Client::send_mail) transaction ended: success, partial
+    /// success or refusal, with every reply attributed.
+    MailDone(MailReport),
+    /// The session ended. Emitted exactly once; `None` after a clean QUIT. Close the transport.
+    Closed(Option<Error>),
+}
+
+/// How a mail transaction ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MailOutcome {
+    /// The server took responsibility for the message (for LMTP: for at least one recipient).
+    /// The final reply (LMTP: the first positive per-recipient reply).
+    Accepted(OwnedReply),
+    /// MAIL FROM was refused (smtplib's `SMTPSenderRefused`); RSET was sent.
+    SenderRefused(OwnedReply),
+    /// Every RCPT was refused (smtplib's `SMTPRecipientsRefused`); no body was sent; RSET was sent.
+    RecipientsRefused,
+    /// DATA, a BDAT chunk or the end of data was refused (smtplib's `SMTPDataError`); for LMTP,
+    /// every recipient was refused after the body. RSET was sent.
+    DataRefused(OwnedReply),
+}
+
+/// What happened to one recipient.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecipientReport {
+    /// The recipient, as given.
+    pub mailbox: Mailbox,
+    /// The reply to its RCPT (`None` if the transaction ended before it was read).
+    pub rcpt: Option<OwnedReply>,
+    /// LMTP only: its own reply after the body.
+    pub delivery: Option<OwnedReply>,
+}
+
+impl RecipientReport {
+    /// Whether the recipient was accepted (RCPT 2xx and, for LMTP, a 2xx delivery reply).
+    pub fn accepted(&self) -> bool {
+        let rcpt_ok = self.rcpt.as_ref().is_some_and(|r| r.code().is_positive_completion());
+        let delivery_ok = self
+            .delivery
+            .as_ref()
+            .is_none_or(|r| r.code().is_positive_completion());
+        rcpt_ok && delivery_ok
+    }
+
+    /// The reply that refused this recipient, if it was refused.
+    pub fn refusal(&self) -> Option<&OwnedReply> {
+        match (&self.rcpt, &self.delivery) {
+            (Some(r), _) if !r.code().is_positive_completion() => Some(r),
+            (_, Some(d)) if !d.code().is_positive_completion() => Some(d),
+            _ => None,
+        }
+    }
+}
+
+/// The result of one [`send_mail`](crate::client::Client::send_mail).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailReport {
+    /// The request.
+    pub id: RequestId,
+    /// How it ended.
+    pub outcome: MailOutcome,
+    /// One entry per envelope recipient, in envelope order.
+    pub recipients: Vec<RecipientReport>,
+}
+
+impl MailReport {
+    /// Whether the message was accepted for at least one recipient.
+    pub fn is_accepted(&self) -> bool {
+        matches!(self.outcome, MailOutcome::Accepted(_))
+    }
+
+    /// The refused recipients with the refusing reply (smtplib's `sendmail` return value).
+    pub fn refused(&self) -> impl Iterator<Item = (&Mailbox, &OwnedReply)> + '_ {
+        self.recipients
+            .iter()
+            .filter_map(|r| r.refusal().map(|reply| (&r.mailbox, reply)))
+    }
+}
+
+/// One transcript line (smtplib's debug output), AUTH payloads redacted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TranscriptEntry {
+    /// A command line sent (without CRLF), or a summary such as `<body: 1234 bytes>`.
+    Sent(Vec<u8>),
+    /// A reply line received (without its line end).
+    Received(Vec<u8>),
+    /// The TLS upgrade happened here.
+    TlsEstablished,
+}
+
+impl fmt::Display for TranscriptEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sent(l) => write!(f, "C: {}", String::from_utf8_lossy(l)),
+            Self::Received(l) => write!(f, "S: {}", String::from_utf8_lossy(l)),
+            Self::TlsEstablished => f.write_str("-- TLS established --"),
+        }
+    }
+}

@@ -1,0 +1,946 @@
+//! Every state transition of the client, in one place.
+//!
+//! A request (what a mutator asked for) waits in `Client::requests` until the one before it is
+//! done; then [`Client::start`] sends its first command(s) and it becomes the running [`Op`].
+//! Each complete reply pops the head of the pending queue and goes to [`Client::on_reply`], which
+//! hands the running op and the reply's meaning ([`Expect`]) to one `match`. A handler returns the
+//! op when it still waits for replies, or `None` when it is done (its event emitted); then the
+//! next request starts.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use super::envelope::{Content, Envelope, Recipient};
+use super::event::{Event, MailOutcome, MailReport, RecipientReport, RequestId, Stage};
+use super::queue::{Expect, HelloVerb};
+use super::{BodyState, Client, Config, Hello, TranscriptEntry};
+use crate::body::{BodyEncoder, BodyError};
+use crate::command::{BodyType, Command, MailParams, MechanismName, ReversePath};
+use crate::ehlo::{Capabilities, Extension};
+use crate::error::{Error, UsageError};
+use crate::reply::{Class, OwnedReply, ReplyCode};
+use crate::sasl::{self, Mechanism, Secret};
+
+/// What a mutator asked for, waiting its turn.
+pub(crate) enum Request {
+    Hello(Hello),
+    StartTls,
+    Auth(Vec<(MechanismName, Box<dyn Mechanism>)>),
+    Mail(Box<Txn>),
+    Data { bdat: bool },
+    /// An encoded command line whose reply is reported as it is.
+    Single(Vec<u8>, Stage),
+    Quit,
+}
+
+/// The running request and what it still waits for.
+pub(crate) enum Op {
+    /// Automatic set-up: greeting, hello, STARTTLS, hello again.
+    Setup,
+    /// Manual set-up: the greeting only.
+    Greeting,
+    Hello { id: RequestId, fallback: bool },
+    /// Explicit STARTTLS; holds the `220` while the handshake runs.
+    StartTls { id: RequestId, accepted: Option<OwnedReply> },
+    Auth(Box<AuthOp>),
+    Mail(Box<Txn>),
+    Data(DataOp),
+    Single { id: RequestId },
+    /// QUIT sent; `error` is reported in `Closed` once it is answered (or the peer closes).
+    Quit { error: Option<Error> },
+}
+
+/// One AUTH request: the mechanisms still to try, and the exchange in progress.
+pub(crate) struct AuthOp {
+    id: RequestId,
+    candidates: VecDeque<(MechanismName, Box<dyn Mechanism>)>,
+    current: Option<Box<dyn Mechanism>>,
+    /// An initial response too long for the AUTH line, sent after the first (empty) `334`.
+    withheld: Option<Secret<Vec<u8>>>,
+    rounds: u32,
+    cancelled: bool,
+}
+
+/// Low-level `data()` / `bdat()`.
+pub(crate) struct DataOp {
+    id: RequestId,
+    /// A refusal was already reported; the remaining replies are read and dropped.
+    failed: bool,
+}
+
+/// One sendmail-style transaction.
+pub(crate) struct Txn {
+    id: RequestId,
+    from: ReversePath,
+    params: MailParams,
+    rcpts: Vec<Recipient>,
+    reports: Vec<RecipientReport>,
+    pipelined: bool,
+    chunking: bool,
+    binary: bool,
+    mail_refused: Option<OwnedReply>,
+    /// `MailDone` was emitted with a failure; remaining replies are read, then RSET.
+    failed: bool,
+}
+
+impl Txn {
+    /// Checks `envelope` against the server's capabilities and completes its MAIL parameters.
+    pub(crate) fn prepare(
+        envelope: Envelope,
+        caps: &Capabilities,
+        config: &Config,
+        secure: bool,
+    ) -> Result<Self, UsageError> {
+        let Envelope { from, to, mut params, size, content } = envelope;
+        if to.is_empty() {
+            return Err(UsageError::NoRecipients);
+        }
+        let needs = |ext: Extension| {
+            if caps.supports(ext) {
+                Ok(())
+            } else {
+                Err(UsageError::Unsupported(ext))
+            }
+        };
+        if params.requiretls {
+            if !secure {
+                return Err(UsageError::RequireTlsWithoutTls);
+            }
+            needs(Extension::RequireTls)?;
+        }
+        let utf8 = params.smtputf8
+            || from.needs_smtputf8()
+            || params.needs_smtputf8()
+            || to.iter().any(|r| r.mailbox.needs_smtputf8() || r.params.needs_smtputf8());
+        if utf8 {
+            needs(Extension::SmtpUtf8)?;
+            params.smtputf8 = true;
+        }
+        match content {
+            Content::SevenBit => {}
+            Content::EightBit => {
+                if params.body.is_none() {
+                    params.body = Some(BodyType::EightBitMime);
+                }
+            }
+            Content::Binary => params.body = Some(BodyType::BinaryMime),
+        }
+        let binary = params.body == Some(BodyType::BinaryMime);
+        match params.body {
+            None => {}
+            Some(BodyType::SevenBit | BodyType::EightBitMime) => needs(Extension::EightBitMime)?,
+            Some(BodyType::BinaryMime) => {
+                needs(Extension::BinaryMime)?;
+                needs(Extension::Chunking)?;
+            }
+        }
+        let declared = size.or(params.size);
+        if let (Some(size), Some(limit)) = (declared, caps.max_size()) {
+            if size > limit {
+                return Err(UsageError::TooLarge { size, limit });
+            }
+        }
+        params.size = if caps.supports(Extension::Size) { declared } else { None };
+        let dsn = params.ret.is_some()
+            || params.envid.is_some()
+            || to.iter().any(|r| r.params.notify.is_some() || r.params.orcpt.is_some());
+        if dsn {
+            needs(Extension::Dsn)?;
+        }
+        if params.auth.is_some() {
+            needs(Extension::Auth)?;
+        }
+        let reports = to
+            .iter()
+            .map(|r| RecipientReport { mailbox: r.mailbox.clone(), rcpt: None, delivery: None })
+            .collect();
+        Ok(Self {
+            id: RequestId(0),
+            from,
+            params,
+            rcpts: to,
+            reports,
+            pipelined: config.pipelining && caps.supports(Extension::Pipelining),
+            chunking: binary || (config.chunking && caps.supports(Extension::Chunking)),
+            binary,
+            mail_refused: None,
+            failed: false,
+        })
+    }
+
+    fn accepted(&self) -> impl Iterator<Item = usize> + '_ {
+        self.reports
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.rcpt.as_ref().is_some_and(|r| r.code().is_positive_completion()))
+            .map(|(i, _)| i)
+    }
+
+    fn report(&self, outcome: MailOutcome) -> MailReport {
+        MailReport { id: self.id, outcome, recipients: self.reports.clone() }
+    }
+
+    /// Why the envelope failed, if it did (sender refused, or no recipient accepted).
+    fn envelope_failure(&self) -> Option<MailOutcome> {
+        if let Some(reply) = &self.mail_refused {
+            return Some(MailOutcome::SenderRefused(reply.clone()));
+        }
+        if self.accepted().next().is_none() {
+            return Some(MailOutcome::RecipientsRefused);
+        }
+        None
+    }
+}
+
+/// How the body is framed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BodyMode {
+    Data,
+    Bdat,
+    Binary,
+}
+
+/// The verdict on a hello reply.
+enum HelloResult {
+    Ok,
+    /// EHLO got a 5xx: HELO may be tried.
+    Fallback,
+    Refused,
+}
+
+impl Client {
+    /// Starts queued requests while nothing is running.
+    pub(super) fn advance(&mut self) {
+        while self.op.is_none() && !self.closed && self.awaiting_tls.is_none() {
+            let Some((id, request)) = self.requests.pop_front() else {
+                return;
+            };
+            self.start(id, request);
+        }
+    }
+
+    fn start(&mut self, id: RequestId, request: Request) {
+        let op = match request {
+            Request::Hello(kind) => {
+                let verb = self.hello_verb(kind);
+                self.send_hello(verb);
+                Op::Hello { id, fallback: kind == Hello::EhloOrHelo && verb == HelloVerb::Ehlo }
+            }
+            Request::StartTls => {
+                self.send(Command::StartTls, Expect::StartTls);
+                Op::StartTls { id, accepted: None }
+            }
+            Request::Auth(candidates) => {
+                let auth = AuthOp {
+                    id,
+                    candidates: candidates.into(),
+                    current: None,
+                    withheld: None,
+                    rounds: 0,
+                    cancelled: false,
+                };
+                match self.next_mechanism(Box::new(auth)) {
+                    Some(op) => op,
+                    None => return,
+                }
+            }
+            Request::Mail(mut txn) => {
+                txn.id = id;
+                self.send(Command::Mail { from: &txn.from, params: &txn.params }, Expect::Mail);
+                if txn.pipelined {
+                    for (i, r) in txn.rcpts.iter().enumerate() {
+                        self.send(Command::Rcpt { to: &r.mailbox, params: &r.params }, Expect::Rcpt(i));
+                    }
+                    if !txn.chunking {
+                        self.send(Command::Data, Expect::Data);
+                    }
+                }
+                Op::Mail(txn)
+            }
+            Request::Data { bdat: false } => {
+                self.send(Command::Data, Expect::Data);
+                Op::Data(DataOp { id, failed: false })
+            }
+            Request::Data { bdat: true } => {
+                let deliveries = self.low_level_deliveries();
+                self.start_body(id, BodyMode::Bdat, deliveries);
+                Op::Data(DataOp { id, failed: false })
+            }
+            Request::Single(line, stage) => {
+                self.send_bytes(&line, Expect::Single(stage));
+                Op::Single { id }
+            }
+            Request::Quit => {
+                self.send(Command::Quit, Expect::Quit);
+                Op::Quit { error: None }
+            }
+        };
+        self.op = Some(op);
+    }
+
+    /// One complete reply arrived.
+    pub(super) fn on_reply(&mut self, reply: OwnedReply, now: Instant) {
+        self.last_reply_at = Some(now);
+        if self.config.transcript {
+            let raw = reply.as_bytes();
+            for line in raw.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                self.trace(TranscriptEntry::Received(line.to_vec()));
+            }
+        }
+        let Some(pending) = self.pending.pop() else {
+            // Nothing was asked: only a 421 (RFC 5321 §3.8) may come unprompted.
+            let error = if reply.code() == ReplyCode::SERVICE_UNAVAILABLE {
+                Error::Rejected { stage: Stage::Noop, reply }
+            } else {
+                Error::Unexpected { stage: Stage::Noop, reply }
+            };
+            self.fail(error);
+            return;
+        };
+        let expect = pending.expect;
+        if reply.code() == ReplyCode::SERVICE_UNAVAILABLE && expect != Expect::Quit {
+            self.fail(Error::Rejected { stage: expect.stage(), reply });
+            return;
+        }
+        let intermediate_ok =
+            matches!(expect, Expect::Data | Expect::Auth | Expect::Single(Stage::Raw));
+        if reply.code().class() == Class::PositiveIntermediate && !intermediate_ok {
+            self.fail(Error::Unexpected { stage: expect.stage(), reply });
+            return;
+        }
+        let Some(op) = self.op.take() else {
+            self.fail(Error::Unexpected { stage: expect.stage(), reply });
+            return;
+        };
+        let next = match op {
+            Op::Setup => self.on_setup(expect, reply, now),
+            Op::Greeting => self.on_greeting(expect, reply),
+            Op::Hello { id, fallback } => self.on_hello(id, fallback, expect, reply),
+            Op::StartTls { id, .. } => self.on_starttls(id, expect, reply, now),
+            Op::Auth(auth) => self.on_auth(auth, expect, reply),
+            Op::Mail(txn) => self.on_mail(txn, expect, reply),
+            Op::Data(data) => self.on_data(data, expect, reply),
+            Op::Single { id } => self.on_single(id, expect, reply),
+            Op::Quit { error } => {
+                self.close(error);
+                None
+            }
+        };
+        if self.closed {
+            return;
+        }
+        if let Some(op) = next {
+            if self.op.is_none() {
+                self.op = Some(op);
+            }
+        }
+        if self.op.is_none() {
+            self.advance();
+        }
+    }
+
+    /// The adapter finished the TLS handshake.
+    pub(super) fn on_tls_established(&mut self) {
+        match self.op.take() {
+            Some(Op::Setup) => {
+                let verb = self.hello_verb(Hello::EhloOrHelo);
+                self.send_hello(verb);
+                self.op = Some(Op::Setup);
+            }
+            Some(Op::StartTls { id, accepted: Some(reply) }) => {
+                self.caps_changing = self.caps_changing.saturating_sub(1);
+                self.emit(Event::Reply { id, reply });
+                self.advance();
+            }
+            other => self.op = other,
+        }
+    }
+
+    fn unexpected(&mut self, expect: Expect, reply: OwnedReply) -> Option<Op> {
+        self.fail(Error::Unexpected { stage: expect.stage(), reply });
+        None
+    }
+
+    // ------------------------------------------------------------ set-up
+
+    fn on_setup(&mut self, expect: Expect, reply: OwnedReply, now: Instant) -> Option<Op> {
+        match expect {
+            Expect::Greeting => {
+                self.greeting = Some(reply.clone());
+                if reply.code() != ReplyCode::READY {
+                    self.quit_with(Error::Rejected { stage: Stage::Greeting, reply });
+                    return None;
+                }
+                let verb = self.hello_verb(Hello::EhloOrHelo);
+                self.send_hello(verb);
+                Some(Op::Setup)
+            }
+            Expect::Hello(verb) => match self.hello_result(verb, &reply) {
+                HelloResult::Ok => self.after_setup_hello(),
+                HelloResult::Fallback => {
+                    self.send_hello(HelloVerb::Helo);
+                    Some(Op::Setup)
+                }
+                HelloResult::Refused => {
+                    self.quit_with(Error::HelloRefused(reply));
+                    None
+                }
+            },
+            Expect::StartTls => {
+                if reply.code() == ReplyCode::READY {
+                    self.awaiting_tls = Some(now);
+                    self.emit(Event::UpgradeTls);
+                    return Some(Op::Setup);
+                }
+                if self.config.tls == super::TlsMode::Required {
+                    self.quit_with(Error::StartTlsRefused(reply));
+                    return None;
+                }
+                self.set_ready();
+                None
+            }
+            _ => self.unexpected(expect, reply),
+        }
+    }
+
+    fn after_setup_hello(&mut self) -> Option<Op> {
+        use super::TlsMode;
+        let wants_tls =
+            !self.secure && matches!(self.config.tls, TlsMode::Opportunistic | TlsMode::Required);
+        if wants_tls {
+            if self.caps.as_ref().is_some_and(|c| c.supports(Extension::StartTls)) {
+                self.send(Command::StartTls, Expect::StartTls);
+                return Some(Op::Setup);
+            }
+            if self.config.tls == TlsMode::Required {
+                self.quit_with(Error::TlsUnavailable);
+                return None;
+            }
+        }
+        self.set_ready();
+        None
+    }
+
+    fn set_ready(&mut self) {
+        self.ready = true;
+        self.emit(Event::Ready);
+    }
+
+    fn on_greeting(&mut self, expect: Expect, reply: OwnedReply) -> Option<Op> {
+        if expect != Expect::Greeting {
+            return self.unexpected(expect, reply);
+        }
+        self.greeting = Some(reply.clone());
+        if reply.code() != ReplyCode::READY {
+            self.quit_with(Error::Rejected { stage: Stage::Greeting, reply });
+            return None;
+        }
+        self.set_ready();
+        None
+    }
+
+    /// Records a hello reply (capabilities, `ehlo_resp`/`helo_resp`) and judges it.
+    fn hello_result(&mut self, verb: HelloVerb, reply: &OwnedReply) -> HelloResult {
+        let ok = reply.code().is_positive_completion();
+        match verb {
+            HelloVerb::Ehlo | HelloVerb::Lhlo => {
+                self.ehlo_reply = Some(reply.clone());
+                self.esmtp = ok;
+                self.caps = ok.then(|| Capabilities::from_ehlo(&reply.as_reply()));
+            }
+            HelloVerb::Helo => {
+                self.helo_reply = Some(reply.clone());
+                if ok {
+                    self.esmtp = false;
+                    self.caps = Some(Capabilities::default());
+                }
+            }
+        }
+        if ok {
+            HelloResult::Ok
+        } else if verb == HelloVerb::Ehlo && reply.code().class() == Class::PermanentNegative {
+            HelloResult::Fallback
+        } else {
+            HelloResult::Refused
+        }
+    }
+
+    fn on_hello(
+        &mut self,
+        id: RequestId,
+        fallback: bool,
+        expect: Expect,
+        reply: OwnedReply,
+    ) -> Option<Op> {
+        let Expect::Hello(verb) = expect else {
+            return self.unexpected(expect, reply);
+        };
+        if let HelloResult::Fallback = self.hello_result(verb, &reply) {
+            if fallback {
+                self.send_hello(HelloVerb::Helo);
+                return Some(Op::Hello { id, fallback: false });
+            }
+        }
+        self.caps_changing = self.caps_changing.saturating_sub(1);
+        self.emit(Event::Reply { id, reply });
+        None
+    }
+
+    fn on_starttls(
+        &mut self,
+        id: RequestId,
+        expect: Expect,
+        reply: OwnedReply,
+        now: Instant,
+    ) -> Option<Op> {
+        if expect != Expect::StartTls {
+            return self.unexpected(expect, reply);
+        }
+        if reply.code() == ReplyCode::READY {
+            self.awaiting_tls = Some(now);
+            self.emit(Event::UpgradeTls);
+            return Some(Op::StartTls { id, accepted: Some(reply) });
+        }
+        self.caps_changing = self.caps_changing.saturating_sub(1);
+        self.emit(Event::Reply { id, reply });
+        None
+    }
+
+    // ------------------------------------------------------------ AUTH
+
+    /// Starts the next candidate mechanism, or reports failure when none is left.
+    fn next_mechanism(&mut self, mut auth: Box<AuthOp>) -> Option<Op> {
+        let (name, mut mechanism) = auth.candidates.pop_front()?;
+        auth.rounds = 0;
+        auth.cancelled = false;
+        auth.withheld = None;
+        let initial = mechanism.initial_response();
+        match initial {
+            Some(ir) if super::initial_response_fits(&name, ir.expose().len()) => {
+                let command =
+                    Command::Auth { mechanism: &name, initial_response: Some(ir.expose()) };
+                self.send(command, Expect::Auth);
+            }
+            other => {
+                auth.withheld = other;
+                self.send(Command::Auth { mechanism: &name, initial_response: None }, Expect::Auth);
+            }
+        }
+        auth.current = Some(mechanism);
+        Some(Op::Auth(auth))
+    }
+
+    fn on_auth(&mut self, mut auth: Box<AuthOp>, expect: Expect, reply: OwnedReply) -> Option<Op> {
+        if expect != Expect::Auth {
+            return self.unexpected(expect, reply);
+        }
+        let id = auth.id;
+        match reply.code().class() {
+            Class::PositiveCompletion => {
+                self.emit(Event::Authenticated { id, reply });
+                None
+            }
+            Class::PositiveIntermediate => {
+                auth.rounds += 1;
+                if auth.cancelled {
+                    self.fail(Error::AuthLoop(reply));
+                    return None;
+                }
+                if auth.rounds > self.config.limits.auth_rounds {
+                    self.send(Command::AuthCancel, Expect::Auth);
+                    auth.cancelled = true;
+                    return Some(Op::Auth(auth));
+                }
+                if let Some(ir) = auth.withheld.take() {
+                    self.send(Command::AuthResponse(ir.expose()), Expect::Auth);
+                    return Some(Op::Auth(auth));
+                }
+                let text = reply.as_reply().lines().next().unwrap_or_default();
+                let challenge = match sasl::decode_challenge(text.trim_ascii()) {
+                    Ok(challenge) => challenge,
+                    Err(e) => {
+                        self.fail(Error::Sasl(e));
+                        return None;
+                    }
+                };
+                let answer = auth.current.as_mut().map(|m| m.respond(&challenge));
+                match answer {
+                    Some(Ok(response)) => {
+                        self.send(Command::AuthResponse(response.expose()), Expect::Auth);
+                    }
+                    _ => {
+                        self.send(Command::AuthCancel, Expect::Auth);
+                        auth.cancelled = true;
+                    }
+                }
+                Some(Op::Auth(auth))
+            }
+            Class::TransientNegative | Class::PermanentNegative => {
+                if auth.candidates.is_empty() {
+                    self.emit(Event::AuthFailed { id, reply });
+                    return None;
+                }
+                self.next_mechanism(auth)
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ mail transactions
+
+    fn on_mail(&mut self, mut txn: Box<Txn>, expect: Expect, reply: OwnedReply) -> Option<Op> {
+        if expect == Expect::CleanupRset {
+            return None;
+        }
+        if txn.failed {
+            // Read and drop what is left of a failed transaction, then RSET.
+            return self.cleanup_when_drained(txn);
+        }
+        let positive = reply.code().is_positive_completion();
+        match expect {
+            Expect::Mail => {
+                if !positive {
+                    txn.mail_refused = Some(reply);
+                    if !txn.pipelined {
+                        return self.mail_failed(txn, None);
+                    }
+                } else if !txn.pipelined {
+                    self.send_rcpt(&txn, 0);
+                }
+                Some(Op::Mail(txn))
+            }
+            Expect::Rcpt(i) => {
+                if let Some(report) = txn.reports.get_mut(i) {
+                    report.rcpt = Some(reply);
+                }
+                let last = i + 1 >= txn.rcpts.len();
+                if !txn.pipelined && !last {
+                    self.send_rcpt(&txn, i + 1);
+                    return Some(Op::Mail(txn));
+                }
+                if last && (!txn.pipelined || txn.chunking) {
+                    return self.envelope_done(txn);
+                }
+                Some(Op::Mail(txn))
+            }
+            Expect::Data => {
+                let failure = txn.envelope_failure();
+                if reply.code() == ReplyCode::START_MAIL_INPUT {
+                    if let Some(outcome) = failure {
+                        // A pipelined DATA got 354 although nobody will take the mail: end
+                        // the data at once with a lone ".", never send the body.
+                        self.send_bytes(b".\r\n", Expect::DataEnd);
+                        return self.mail_failed(txn, Some(outcome));
+                    }
+                    let deliveries = self.txn_deliveries(&txn);
+                    self.start_body(txn.id, BodyMode::Data, deliveries);
+                    return Some(Op::Mail(txn));
+                }
+                let outcome = failure.unwrap_or(MailOutcome::DataRefused(reply));
+                self.mail_failed(txn, Some(outcome))
+            }
+            Expect::Bdat => {
+                if positive {
+                    self.flush_chunks();
+                    return Some(Op::Mail(txn));
+                }
+                self.body = None;
+                self.mail_failed(txn, Some(MailOutcome::DataRefused(reply)))
+            }
+            Expect::DataEnd => {
+                if positive {
+                    let report = txn.report(MailOutcome::Accepted(reply));
+                    self.emit(Event::MailDone(report));
+                    return None;
+                }
+                self.body = None;
+                self.mail_failed(txn, Some(MailOutcome::DataRefused(reply)))
+            }
+            Expect::Delivery(i) => {
+                if let Some(report) = txn.reports.get_mut(i) {
+                    report.delivery = Some(reply.clone());
+                }
+                if !self.pending.is_empty() {
+                    return Some(Op::Mail(txn));
+                }
+                let delivered = txn.reports.iter().find_map(|r| {
+                    r.delivery.as_ref().filter(|d| d.code().is_positive_completion())
+                });
+                match delivered.cloned() {
+                    Some(first) => {
+                        let report = txn.report(MailOutcome::Accepted(first));
+                        self.emit(Event::MailDone(report));
+                        None
+                    }
+                    None => self.mail_failed(txn, Some(MailOutcome::DataRefused(reply))),
+                }
+            }
+            _ => self.unexpected(expect, reply),
+        }
+    }
+
+    fn send_rcpt(&mut self, txn: &Txn, i: usize) {
+        if let Some(r) = txn.rcpts.get(i) {
+            self.send(Command::Rcpt { to: &r.mailbox, params: &r.params }, Expect::Rcpt(i));
+        }
+    }
+
+    /// Every envelope reply is in and no DATA is in flight.
+    fn envelope_done(&mut self, txn: Box<Txn>) -> Option<Op> {
+        if let Some(outcome) = txn.envelope_failure() {
+            return self.mail_failed(txn, Some(outcome));
+        }
+        if txn.chunking {
+            let deliveries = self.txn_deliveries(&txn);
+            let mode = if txn.binary { BodyMode::Binary } else { BodyMode::Bdat };
+            self.start_body(txn.id, mode, deliveries);
+        } else {
+            self.send(Command::Data, Expect::Data);
+        }
+        Some(Op::Mail(txn))
+    }
+
+    /// Reports the failure (MAIL refused when `outcome` is `None`), then RSETs once every
+    /// outstanding reply of the transaction has been read.
+    fn mail_failed(&mut self, mut txn: Box<Txn>, outcome: Option<MailOutcome>) -> Option<Op> {
+        let outcome = outcome
+            .or_else(|| txn.mail_refused.clone().map(MailOutcome::SenderRefused))
+            .unwrap_or(MailOutcome::RecipientsRefused);
+        let report = txn.report(outcome);
+        self.emit(Event::MailDone(report));
+        txn.failed = true;
+        self.cleanup_when_drained(txn)
+    }
+
+    fn cleanup_when_drained(&mut self, txn: Box<Txn>) -> Option<Op> {
+        if self.pending.is_empty() {
+            self.body = None;
+            self.send(Command::Rset, Expect::CleanupRset);
+        }
+        Some(Op::Mail(txn))
+    }
+
+    /// LMTP: the recipients that will each get a reply after the data.
+    fn txn_deliveries(&self, txn: &Txn) -> Vec<usize> {
+        if self.config.lmtp {
+            txn.accepted().collect()
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn low_level_deliveries(&self) -> Vec<usize> {
+        if self.config.lmtp {
+            (0..self.low_level_rcpts).collect()
+        } else {
+            Vec::new()
+        }
+    }
+
+    // ------------------------------------------------------------ low-level data, single commands
+
+    fn on_data(&mut self, mut data: DataOp, expect: Expect, reply: OwnedReply) -> Option<Op> {
+        let id = data.id;
+        let positive = reply.code().is_positive_completion();
+        match expect {
+            Expect::Data => {
+                if reply.code() == ReplyCode::START_MAIL_INPUT {
+                    let deliveries = self.low_level_deliveries();
+                    self.start_body(id, BodyMode::Data, deliveries);
+                    return Some(Op::Data(data));
+                }
+                self.emit(Event::Reply { id, reply });
+                None
+            }
+            Expect::Bdat | Expect::DataEnd | Expect::Delivery(_) => {
+                let is_final = expect != Expect::Bdat;
+                if !data.failed && (is_final || !positive) {
+                    self.emit(Event::Reply { id, reply });
+                }
+                if expect == Expect::Bdat && positive {
+                    self.flush_chunks();
+                }
+                if !positive && expect == Expect::Bdat {
+                    data.failed = true;
+                    self.body = None;
+                }
+                if self.pending.is_empty() && self.body.is_none() {
+                    self.low_level_rcpts = 0;
+                    return None;
+                }
+                Some(Op::Data(data))
+            }
+            _ => self.unexpected(expect, reply),
+        }
+    }
+
+    fn on_single(&mut self, id: RequestId, expect: Expect, reply: OwnedReply) -> Option<Op> {
+        let Expect::Single(stage) = expect else {
+            return self.unexpected(expect, reply);
+        };
+        if reply.code().is_positive_completion() {
+            match stage {
+                Stage::Mail | Stage::Rset => self.low_level_rcpts = 0,
+                Stage::Rcpt => self.low_level_rcpts += 1,
+                _ => {}
+            }
+        }
+        self.emit(Event::Reply { id, reply });
+        None
+    }
+
+    // ------------------------------------------------------------ bodies
+
+    fn start_body(&mut self, id: RequestId, mode: BodyMode, deliveries: Vec<usize>) {
+        let policy = self.config.bare_line_endings;
+        let encoder = match mode {
+            BodyMode::Data => BodyEncoder::for_data(policy),
+            BodyMode::Bdat => BodyEncoder::for_bdat(policy),
+            BodyMode::Binary => BodyEncoder::binary(),
+        };
+        let pipelined = self.config.pipelining
+            && self.caps.as_ref().is_some_and(|c| c.supports(Extension::Pipelining));
+        self.body = Some(BodyState {
+            id,
+            encoder,
+            chunk: (mode != BodyMode::Data).then(Vec::new),
+            pipelined,
+            deliveries,
+            finishing: false,
+            bytes_in: 0,
+        });
+        self.emit(Event::BodyWanted(id));
+    }
+
+    /// How many body bytes the caller may write now.
+    pub(super) fn body_room(&self) -> usize {
+        let Some(body) = &self.body else {
+            return 0;
+        };
+        if body.finishing {
+            return 0;
+        }
+        if let Some(chunk) = &body.chunk {
+            let lockstep_wait = !body.pipelined && !self.pending.is_empty();
+            if lockstep_wait || chunk.len() >= self.bdat_chunk_size() {
+                return 0;
+            }
+        }
+        let used = self.buffered_output().saturating_add(super::BODY_HEADROOM);
+        let free = self.outbox_limit().saturating_sub(used);
+        free.saturating_sub(2) / 2
+    }
+
+    /// Encodes up to [`body_room`](Self::body_room) bytes of `bytes`.
+    pub(super) fn body_write(&mut self, bytes: &[u8]) -> Result<usize, BodyError> {
+        let n = bytes.len().min(self.body_room());
+        let input = bytes.get(..n).unwrap_or_default();
+        let Some(body) = self.body.as_mut() else {
+            return Err(BodyError::Finished);
+        };
+        if input.is_empty() {
+            return Ok(0);
+        }
+        let result = match &mut body.chunk {
+            Some(chunk) => body.encoder.push(input, chunk),
+            None => body.encoder.push(input, self.outbox.buf_mut()),
+        };
+        if let Err(e) = result {
+            self.fail(Error::Body(e));
+            return Err(e);
+        }
+        body.bytes_in = body.bytes_in.saturating_add(n as u64);
+        self.flush_chunks();
+        Ok(n)
+    }
+
+    /// Ends the body: the DATA terminator, or the last BDAT chunk (deferred, without
+    /// PIPELINING, until the previous chunk is answered).
+    pub(super) fn body_finish(&mut self) -> Result<(), BodyError> {
+        let Some(body) = self.body.as_mut() else {
+            return Err(BodyError::Finished);
+        };
+        if body.finishing {
+            return Err(BodyError::Finished);
+        }
+        let result = match &mut body.chunk {
+            Some(chunk) => body.encoder.finish(chunk),
+            None => body.encoder.finish(self.outbox.buf_mut()),
+        };
+        if let Err(e) = result {
+            self.fail(Error::Body(e));
+            return Err(e);
+        }
+        body.finishing = true;
+        let bytes_in = body.bytes_in;
+        if body.chunk.is_none() {
+            let deliveries = std::mem::take(&mut body.deliveries);
+            self.body = None;
+            if self.config.transcript {
+                self.trace(TranscriptEntry::Sent(format!("<{bytes_in} body bytes>").into_bytes()));
+                self.trace(TranscriptEntry::Sent(b".".to_vec()));
+            }
+            self.push_final(&deliveries);
+        } else {
+            self.flush_chunks();
+        }
+        Ok(())
+    }
+
+    /// The pending entries for the reply (SMTP) or replies (LMTP) after the end of data.
+    fn push_final(&mut self, deliveries: &[usize]) {
+        let end = self.outbox.end();
+        if deliveries.is_empty() {
+            self.pending.push(Expect::DataEnd, end);
+        }
+        for &i in deliveries {
+            self.pending.push(Expect::Delivery(i), end);
+        }
+    }
+
+    /// Sends full BDAT chunks (and the last one once finishing), as far as lock-step allows.
+    pub(super) fn flush_chunks(&mut self) {
+        let size = self.bdat_chunk_size();
+        loop {
+            let Some(body) = self.body.as_mut() else {
+                return;
+            };
+            let Some(chunk) = body.chunk.as_mut() else {
+                return;
+            };
+            if !body.pipelined && !self.pending.is_empty() {
+                return;
+            }
+            if body.finishing {
+                let data = std::mem::take(chunk);
+                let deliveries = std::mem::take(&mut body.deliveries);
+                let bytes_in = body.bytes_in;
+                self.body = None;
+                self.send_chunk(&data, true);
+                if self.config.transcript {
+                    self.trace(TranscriptEntry::Sent(format!("<{bytes_in} body bytes>").into_bytes()));
+                }
+                self.push_final(&deliveries);
+                return;
+            }
+            if chunk.len() < size {
+                return;
+            }
+            let rest = chunk.split_off(size);
+            let data = std::mem::replace(chunk, rest);
+            self.send_chunk(&data, false);
+            self.pending.push(Expect::Bdat, self.outbox.end());
+        }
+    }
+
+    /// `BDAT n [LAST]` and its bytes; the caller pushes the pending entries.
+    fn send_chunk(&mut self, data: &[u8], last: bool) {
+        let command = Command::Bdat { size: data.len() as u64, last };
+        let buf = self.outbox.buf_mut();
+        let start = buf.len();
+        command.encode(buf);
+        let line = buf.get(start..buf.len().saturating_sub(2)).unwrap_or_default().to_vec();
+        buf.extend_from_slice(data);
+        self.trace(TranscriptEntry::Sent(line));
+    }
+}

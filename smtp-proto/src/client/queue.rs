@@ -1,0 +1,184 @@
+//! The outbound buffer and the pending-reply queue.
+//!
+//! Every command the client encodes goes into one [`Outbox`] and pushes one [`Pending`] entry that
+//! remembers where its bytes end in the outbound stream. Every complete reply pops the head entry.
+//! That single FIFO is the whole pipelining implementation: replies come in command order (RFC 2920
+//! §3.1), so the head always names the command a reply answers.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use super::event::Stage;
+
+/// What a reply answers, and so what it means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Expect {
+    Greeting,
+    Hello(HelloVerb),
+    StartTls,
+    Auth,
+    Mail,
+    Rcpt(usize),
+    Data,
+    /// A non-final BDAT chunk.
+    Bdat,
+    /// The end of data (`.` or `BDAT n LAST`); SMTP only.
+    DataEnd,
+    /// LMTP: the reply after the data for the n-th recipient of the transaction.
+    Delivery(usize),
+    /// RSET sent by the client itself after a failed transaction; its reply is not reported.
+    CleanupRset,
+    /// A single command whose reply is reported as it is.
+    Single(Stage),
+    Quit,
+}
+
+/// The three greeting verbs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum HelloVerb {
+    Ehlo,
+    Helo,
+    Lhlo,
+}
+
+impl Expect {
+    pub(crate) fn stage(self) -> Stage {
+        match self {
+            Self::Greeting => Stage::Greeting,
+            Self::Hello(_) => Stage::Hello,
+            Self::StartTls => Stage::StartTls,
+            Self::Auth => Stage::Auth,
+            Self::Mail => Stage::Mail,
+            Self::Rcpt(_) => Stage::Rcpt,
+            Self::Data => Stage::Data,
+            Self::Bdat => Stage::Bdat,
+            Self::DataEnd | Self::Delivery(_) => Stage::DataEnd,
+            Self::CleanupRset => Stage::Rset,
+            Self::Single(stage) => stage,
+            Self::Quit => Stage::Quit,
+        }
+    }
+}
+
+/// A command on (or on its way to) the wire, waiting for its reply.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pending {
+    pub(crate) expect: Expect,
+    /// Offset in the outbound stream just past this command's bytes.
+    pub(crate) ends_at: u64,
+    /// When its last byte was acknowledged by `handle_written`.
+    pub(crate) sent_at: Option<Instant>,
+}
+
+/// Bytes waiting for the transport, plus the bookkeeping that tells which commands have left.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    buf: Vec<u8>,
+    /// First unsent byte in `buf`.
+    start: usize,
+    /// Bytes acknowledged since the session began.
+    written: u64,
+    /// Since when the unsent bytes have waited for progress (set when first handed out).
+    pub(crate) waiting_since: Option<Instant>,
+}
+
+impl Outbox {
+    pub(crate) fn unsent(&self) -> &[u8] {
+        self.buf.get(self.start..).unwrap_or_default()
+    }
+
+    pub(crate) fn unsent_len(&self) -> usize {
+        self.buf.len().saturating_sub(self.start)
+    }
+
+    /// Offset in the outbound stream just past the last queued byte.
+    pub(crate) fn end(&self) -> u64 {
+        self.written.saturating_add(self.unsent_len() as u64)
+    }
+
+    pub(crate) fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// The buffer to append encoded bytes to.
+    pub(crate) fn buf_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    /// Records that the transport took `n` bytes; returns how many were really unsent.
+    pub(crate) fn ack(&mut self, n: usize, now: Instant) -> usize {
+        let n = n.min(self.unsent_len());
+        self.start += n;
+        self.written = self.written.saturating_add(n as u64);
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+            self.waiting_since = None;
+        } else {
+            if n > 0 {
+                self.waiting_since = Some(now);
+            }
+            if self.start >= 64 * 1024 && self.start * 2 >= self.buf.len() {
+                self.buf.drain(..self.start);
+                self.start = 0;
+            }
+        }
+        n
+    }
+
+    /// Drops everything unsent (the session ended).
+    pub(crate) fn clear(&mut self) {
+        self.buf.clear();
+        self.start = 0;
+        self.waiting_since = None;
+    }
+}
+
+/// The FIFO of commands waiting for replies.
+#[derive(Debug, Default)]
+pub(crate) struct PendingQueue {
+    queue: VecDeque<Pending>,
+}
+
+impl PendingQueue {
+    pub(crate) fn push(&mut self, expect: Expect, ends_at: u64) {
+        self.queue.push_back(Pending { expect, ends_at, sent_at: None });
+    }
+
+    /// The greeting is "sent" when the session starts.
+    pub(crate) fn push_sent(&mut self, expect: Expect, now: Instant) {
+        self.queue.push_back(Pending { expect, ends_at: 0, sent_at: Some(now) });
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Pending> {
+        self.queue.pop_front()
+    }
+
+    pub(crate) fn head(&self) -> Option<&Pending> {
+        self.queue.front()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Marks every command whose bytes have all been written as sent at `now`.
+    pub(crate) fn mark_written(&mut self, written: u64, now: Instant) {
+        for p in self.queue.iter_mut() {
+            if p.ends_at > written {
+                break;
+            }
+            if p.sent_at.is_none() {
+                p.sent_at = Some(now);
+            }
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.queue.clear();
+    }
+}
