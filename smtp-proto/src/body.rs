@@ -302,7 +302,7 @@ impl BodyEncoder {
 }
 
 /// Bytes checked per step by [`skip_clean_blocks`].
-const BLOCK: usize = 64;
+const BLOCK: usize = 128;
 
 /// Skips whole blocks from `pos` that need no change: every CR and LF in them is part of a CRLF
 /// and (with `STUFF`) no line starts with a dot. Returns the new position; the byte there was

@@ -37,8 +37,8 @@ pub use crate::body::BodyError;
 use crate::client::Stage;
 pub use crate::command::InvalidInput;
 use crate::ehlo::Extension;
-pub use crate::reply::ParseError;
 use crate::reply::OwnedReply;
+pub use crate::reply::ParseError;
 pub use crate::sasl::SaslError;
 
 /// Why the session ended. Delivered once, in `Event::Closed(Some(_))`.
@@ -110,9 +110,9 @@ impl Error {
             | Self::Rejected { stage, .. }
             | Self::Unexpected { stage, .. } => Some(*stage),
             Self::HelloRefused(_) => Some(Stage::Hello),
-            Self::TlsUnavailable
-            | Self::StartTlsRefused(_)
-            | Self::StartTlsInjection => Some(Stage::StartTls),
+            Self::TlsUnavailable | Self::StartTlsRefused(_) | Self::StartTlsInjection => {
+                Some(Stage::StartTls)
+            }
             Self::Sasl(_) | Self::AuthLoop(_) => Some(Stage::Auth),
             Self::Body(_) => Some(Stage::DataBlock),
             Self::Parse(_) => None,

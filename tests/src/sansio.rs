@@ -11,7 +11,9 @@ use smtp_proto::client::{
     Client, Config, Content, Envelope, Event, Hello, MailOutcome, Recipient, Setup, Timeouts,
     TlsMode,
 };
-use smtp_proto::command::{Argument, Mailbox, MailParams, Notify, RcptParams, Ret, ReversePath, XText};
+use smtp_proto::command::{
+    Argument, MailParams, Mailbox, Notify, RcptParams, Ret, ReversePath, XText,
+};
 use smtp_proto::error::Error;
 use smtp_proto::sasl::{self, Mechanism};
 use smtp_proto::Domain;
@@ -169,7 +171,10 @@ pub fn run(t: &Transcript, feed: Feed) -> Result<(), String> {
             Step::Client(bytes) => r.expected.extend_from_slice(bytes),
             Step::Expect(want) => {
                 r.check_sent(&at)?;
-                let got = r.events.pop_front().ok_or_else(|| format!("{at}: wanted event `{want}`, got none"))?;
+                let got = r
+                    .events
+                    .pop_front()
+                    .ok_or_else(|| format!("{at}: wanted event `{want}`, got none"))?;
                 if &got != want {
                     return Err(format!("{at}: wanted event `{want}`, got `{got}`"));
                 }
@@ -269,7 +274,11 @@ impl Runner {
         loop {
             let mut progressed = self.feed_body()?;
             while let Some(out) = self.client.poll_transmit(self.now) {
-                let n = if self.feed == Feed::ByteByByte { 1 } else { out.len() };
+                let n = if self.feed == Feed::ByteByByte {
+                    1
+                } else {
+                    out.len()
+                };
                 self.sent.extend_from_slice(&out[..n]);
                 self.client.handle_written(n, self.now);
                 progressed = true;
@@ -277,7 +286,10 @@ impl Runner {
             while let Some(event) = self.client.poll_event() {
                 progressed = true;
                 if let Event::BodyWanted(id) = event {
-                    let body = self.bodies.pop_front().ok_or("BodyWanted with no body queued")?;
+                    let body = self
+                        .bodies
+                        .pop_front()
+                        .ok_or("BodyWanted with no body queued")?;
                     self.writing = Some((id, body, 0));
                 } else {
                     self.events.push_back(summarize(&event));
@@ -302,8 +314,14 @@ impl Runner {
             w.finish().map_err(|e| format!("finish: {e}"))?;
             return Ok(true);
         }
-        let step = if self.feed == Feed::ByteByByte { 1 } else { rest.len() };
-        let n = w.write(&rest[..step.min(rest.len())]).map_err(|e| format!("write: {e}"))?;
+        let step = if self.feed == Feed::ByteByByte {
+            1
+        } else {
+            rest.len()
+        };
+        let n = w
+            .write(&rest[..step.min(rest.len())])
+            .map_err(|e| format!("write: {e}"))?;
         self.writing = Some((id, body, pos + n));
         Ok(n > 0)
     }
@@ -320,8 +338,13 @@ fn argument(s: &str) -> Result<Argument, String> {
 /// Builds the envelope and body of a `>> send` line.
 pub fn envelope_of(args: &str) -> Result<(Envelope, Vec<u8>), String> {
     let args = parse_args(args)?;
-    let get = |k: &str| args.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
-    let from = ReversePath::try_from(get("from").unwrap_or("")).map_err(|e| format!("from: {e}"))?;
+    let get = |k: &str| {
+        args.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let from =
+        ReversePath::try_from(get("from").unwrap_or("")).map_err(|e| format!("from: {e}"))?;
     let notify = match get("notify") {
         None => None,
         Some("never") => Some(Notify::Never),
@@ -333,8 +356,14 @@ pub fn envelope_of(args: &str) -> Result<(Envelope, Vec<u8>), String> {
     };
     let mut to = Vec::new();
     for addr in get("to").unwrap_or("").split(',').filter(|a| !a.is_empty()) {
-        let params = RcptParams { notify, ..RcptParams::default() };
-        to.push(Recipient { mailbox: mailbox(addr)?, params });
+        let params = RcptParams {
+            notify,
+            ..RcptParams::default()
+        };
+        to.push(Recipient {
+            mailbox: mailbox(addr)?,
+            params,
+        });
     }
     let mut params = MailParams::default();
     params.ret = match get("ret") {
@@ -358,7 +387,13 @@ pub fn envelope_of(args: &str) -> Result<(Envelope, Vec<u8>), String> {
         Some(n) => Some(n.parse().map_err(|_| "bad size")?),
         None => None,
     };
-    let envelope = Envelope { from, to, params, size, content };
+    let envelope = Envelope {
+        from,
+        to,
+        params,
+        size,
+        content,
+    };
     Ok((envelope, body))
 }
 
@@ -378,7 +413,12 @@ pub fn mechanism_of(name: &str, user: &str, secret: &str) -> Result<Box<dyn Mech
 impl Runner {
     fn act(&mut self, verb: &str, args: &str) -> Result<(), String> {
         let words: Vec<&str> = args.split_whitespace().collect();
-        let word = |i: usize| words.get(i).copied().ok_or_else(|| format!("{verb}: missing argument"));
+        let word = |i: usize| {
+            words
+                .get(i)
+                .copied()
+                .ok_or_else(|| format!("{verb}: missing argument"))
+        };
         let c = &mut self.client;
         let result = match verb {
             "send" => {
@@ -389,7 +429,9 @@ impl Runner {
                 }
                 r.map(drop)
             }
-            "auth" => c.authenticate(mechanism_of(word(0)?, word(1)?, word(2)?)?).map(drop),
+            "auth" => c
+                .authenticate(mechanism_of(word(0)?, word(1)?, word(2)?)?)
+                .map(drop),
             "login" => c.login(word(0)?, word(1)?).map(drop),
             "hello" => {
                 let kind = match word(0)? {
@@ -413,7 +455,11 @@ impl Runner {
             "rcpt" => c.rcpt(mailbox(word(0)?)?, RcptParams::default()).map(drop),
             "data" | "bdat" => {
                 let parsed = parse_args(args)?;
-                let body = parsed.iter().find(|(k, _)| k == "body").map(|(_, v)| v.clone()).unwrap_or_default();
+                let body = parsed
+                    .iter()
+                    .find(|(k, _)| k == "body")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
                 let r = if verb == "data" { c.data() } else { c.bdat() };
                 if r.is_ok() {
                     self.bodies.push_back(body.into_bytes());
@@ -422,13 +468,21 @@ impl Runner {
             }
             "rset" => c.rset().map(drop),
             "noop" => {
-                let arg = if args.trim().is_empty() { None } else { Some(argument(args.trim())?) };
+                let arg = if args.trim().is_empty() {
+                    None
+                } else {
+                    Some(argument(args.trim())?)
+                };
                 c.noop(arg.as_ref()).map(drop)
             }
             "vrfy" => c.verify(&argument(args.trim())?).map(drop),
             "expn" => c.expn(&argument(args.trim())?).map(drop),
             "help" => {
-                let arg = if args.trim().is_empty() { None } else { Some(argument(args.trim())?) };
+                let arg = if args.trim().is_empty() {
+                    None
+                } else {
+                    Some(argument(args.trim())?)
+                };
                 c.help(arg.as_ref()).map(drop)
             }
             "raw" => c.raw(&argument(args.trim())?).map(drop),

@@ -55,7 +55,10 @@ pub struct Transcript {
 impl Transcript {
     /// Parses the text of a transcript file.
     pub fn parse(name: &str, text: &str) -> Result<Self, String> {
-        let mut t = Self { name: name.to_owned(), ..Self::default() };
+        let mut t = Self {
+            name: name.to_owned(),
+            ..Self::default()
+        };
         for (n, line) in text.lines().enumerate() {
             let err = |msg: &str| format!("{name}:{}: {msg}: {line}", n + 1);
             let trimmed = line.trim_end();
@@ -64,7 +67,9 @@ impl Transcript {
             }
             if let Some(rest) = trimmed.strip_prefix("config ") {
                 for kv in rest.split_whitespace() {
-                    let (k, v) = kv.split_once('=').ok_or_else(|| err("config wants key=value"))?;
+                    let (k, v) = kv
+                        .split_once('=')
+                        .ok_or_else(|| err("config wants key=value"))?;
                     t.config.push((k.to_owned(), v.to_owned()));
                 }
             } else if let Some(rest) = line.strip_prefix("S: ") {
@@ -85,7 +90,9 @@ impl Transcript {
                 let (verb, args) = rest.split_once(' ').unwrap_or((rest, ""));
                 t.steps.push(Step::Action(verb.to_owned(), args.to_owned()));
             } else if let Some(rest) = trimmed.strip_prefix("@ +") {
-                t.steps.push(Step::Advance(parse_duration(rest).ok_or_else(|| err("bad duration"))?));
+                t.steps.push(Step::Advance(
+                    parse_duration(rest).ok_or_else(|| err("bad duration"))?,
+                ));
             } else if trimmed == "!eof" {
                 t.steps.push(Step::Eof);
             } else {
@@ -113,7 +120,11 @@ impl Transcript {
 
     /// A config value, if set.
     pub fn setting(&self, key: &str) -> Option<&str> {
-        self.config.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.config
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -193,7 +204,9 @@ pub fn parse_args(s: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     let mut rest = s.trim_start();
     while !rest.is_empty() {
-        let eq = rest.find('=').ok_or_else(|| format!("expected key=value in {rest:?}"))?;
+        let eq = rest
+            .find('=')
+            .ok_or_else(|| format!("expected key=value in {rest:?}"))?;
         let key = rest.get(..eq).unwrap_or_default().to_owned();
         rest = rest.get(eq + 1..).unwrap_or_default();
         let value;

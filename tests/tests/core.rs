@@ -15,11 +15,19 @@ fn transcripts_against_the_core() {
         .filter(|p| p.extension().is_some_and(|e| e == "smtp"))
         .collect();
     entries.sort();
-    assert!(!entries.is_empty(), "expected the transcript suite, found {}", entries.len());
+    assert!(
+        !entries.is_empty(),
+        "expected the transcript suite, found {}",
+        entries.len()
+    );
     let mut failures = Vec::new();
     let mut runs = 0;
     for path in &entries {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_owned();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("?")
+            .to_owned();
         let text = std::fs::read_to_string(path).expect("readable transcript");
         let outcome = Transcript::parse(&name, &text).and_then(|t| run_all_feeds(&t));
         match outcome {
@@ -27,6 +35,11 @@ fn transcripts_against_the_core() {
             Err(e) => failures.push(e),
         }
     }
-    assert!(failures.is_empty(), "{} transcript(s) failed:\n\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} transcript(s) failed:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
     println!("{} transcripts, {runs} runs", entries.len());
 }

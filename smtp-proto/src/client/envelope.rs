@@ -1,6 +1,6 @@
 //! The envelope of a mail transaction: plain owned data, validated when built.
 
-use crate::command::{Mailbox, MailParams, RcptParams, ReversePath};
+use crate::command::{MailParams, Mailbox, RcptParams, ReversePath};
 
 /// What the body contains, declared by the caller (the body is streamed, so it cannot be scanned
 /// before the envelope is sent).
@@ -27,7 +27,10 @@ pub struct Recipient {
 
 impl From<Mailbox> for Recipient {
     fn from(mailbox: Mailbox) -> Self {
-        Self { mailbox, params: RcptParams::default() }
+        Self {
+            mailbox,
+            params: RcptParams::default(),
+        }
     }
 }
 

@@ -161,7 +161,10 @@ pub struct RecipientReport {
 impl RecipientReport {
     /// Whether the recipient was accepted (RCPT 2xx and, for LMTP, a 2xx delivery reply).
     pub fn accepted(&self) -> bool {
-        let rcpt_ok = self.rcpt.as_ref().is_some_and(|r| r.code().is_positive_completion());
+        let rcpt_ok = self
+            .rcpt
+            .as_ref()
+            .is_some_and(|r| r.code().is_positive_completion());
         let delivery_ok = self
             .delivery
             .as_ref()

@@ -27,7 +27,9 @@ pub(crate) enum Request {
     StartTls,
     Auth(Vec<(MechanismName, Box<dyn Mechanism>)>),
     Mail(Box<Txn>),
-    Data { bdat: bool },
+    Data {
+        bdat: bool,
+    },
     /// An encoded command line whose reply is reported as it is.
     Single(Vec<u8>, Stage),
     Quit,
@@ -39,15 +41,25 @@ pub(crate) enum Op {
     Setup,
     /// Manual set-up: the greeting only.
     Greeting,
-    Hello { id: RequestId, fallback: bool },
+    Hello {
+        id: RequestId,
+        fallback: bool,
+    },
     /// Explicit STARTTLS; holds the `220` while the handshake runs.
-    StartTls { id: RequestId, accepted: Option<OwnedReply> },
+    StartTls {
+        id: RequestId,
+        accepted: Option<OwnedReply>,
+    },
     Auth(Box<AuthOp>),
     Mail(Box<Txn>),
     Data(DataOp),
-    Single { id: RequestId },
+    Single {
+        id: RequestId,
+    },
     /// QUIT sent; `error` is reported in `Closed` once it is answered (or the peer closes).
-    Quit { error: Option<Error> },
+    Quit {
+        error: Option<Error>,
+    },
 }
 
 /// One AUTH request: the mechanisms still to try, and the exchange in progress.
@@ -91,7 +103,13 @@ impl Txn {
         config: &Config,
         secure: bool,
     ) -> Result<Self, UsageError> {
-        let Envelope { from, to, mut params, size, content } = envelope;
+        let Envelope {
+            from,
+            to,
+            mut params,
+            size,
+            content,
+        } = envelope;
         if to.is_empty() {
             return Err(UsageError::NoRecipients);
         }
@@ -111,7 +129,9 @@ impl Txn {
         let utf8 = params.smtputf8
             || from.needs_smtputf8()
             || params.needs_smtputf8()
-            || to.iter().any(|r| r.mailbox.needs_smtputf8() || r.params.needs_smtputf8());
+            || to
+                .iter()
+                .any(|r| r.mailbox.needs_smtputf8() || r.params.needs_smtputf8());
         if utf8 {
             needs(Extension::SmtpUtf8)?;
             params.smtputf8 = true;
@@ -140,10 +160,16 @@ impl Txn {
                 return Err(UsageError::TooLarge { size, limit });
             }
         }
-        params.size = if caps.supports(Extension::Size) { declared } else { None };
+        params.size = if caps.supports(Extension::Size) {
+            declared
+        } else {
+            None
+        };
         let dsn = params.ret.is_some()
             || params.envid.is_some()
-            || to.iter().any(|r| r.params.notify.is_some() || r.params.orcpt.is_some());
+            || to
+                .iter()
+                .any(|r| r.params.notify.is_some() || r.params.orcpt.is_some());
         if dsn {
             needs(Extension::Dsn)?;
         }
@@ -152,7 +178,11 @@ impl Txn {
         }
         let reports = to
             .iter()
-            .map(|r| RecipientReport { mailbox: r.mailbox.clone(), rcpt: None, delivery: None })
+            .map(|r| RecipientReport {
+                mailbox: r.mailbox.clone(),
+                rcpt: None,
+                delivery: None,
+            })
             .collect();
         Ok(Self {
             id: RequestId(0),
@@ -172,12 +202,20 @@ impl Txn {
         self.reports
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.rcpt.as_ref().is_some_and(|r| r.code().is_positive_completion()))
+            .filter(|(_, r)| {
+                r.rcpt
+                    .as_ref()
+                    .is_some_and(|r| r.code().is_positive_completion())
+            })
             .map(|(i, _)| i)
     }
 
     fn report(&self, outcome: MailOutcome) -> MailReport {
-        MailReport { id: self.id, outcome, recipients: self.reports.clone() }
+        MailReport {
+            id: self.id,
+            outcome,
+            recipients: self.reports.clone(),
+        }
     }
 
     /// Why the envelope failed, if it did (sender refused, or no recipient accepted).
@@ -224,7 +262,10 @@ impl Client {
             Request::Hello(kind) => {
                 let verb = self.hello_verb(kind);
                 self.send_hello(verb);
-                Op::Hello { id, fallback: kind == Hello::EhloOrHelo && verb == HelloVerb::Ehlo }
+                Op::Hello {
+                    id,
+                    fallback: kind == Hello::EhloOrHelo && verb == HelloVerb::Ehlo,
+                }
             }
             Request::StartTls => {
                 self.send(Command::StartTls, Expect::StartTls);
@@ -246,10 +287,22 @@ impl Client {
             }
             Request::Mail(mut txn) => {
                 txn.id = id;
-                self.send(Command::Mail { from: &txn.from, params: &txn.params }, Expect::Mail);
+                self.send(
+                    Command::Mail {
+                        from: &txn.from,
+                        params: &txn.params,
+                    },
+                    Expect::Mail,
+                );
                 if txn.pipelined {
                     for (i, r) in txn.rcpts.iter().enumerate() {
-                        self.send(Command::Rcpt { to: &r.mailbox, params: &r.params }, Expect::Rcpt(i));
+                        self.send(
+                            Command::Rcpt {
+                                to: &r.mailbox,
+                                params: &r.params,
+                            },
+                            Expect::Rcpt(i),
+                        );
                     }
                     if !txn.chunking {
                         self.send(Command::Data, Expect::Data);
@@ -291,26 +344,43 @@ impl Client {
         let Some(pending) = self.pending.pop() else {
             // Nothing was asked: only a 421 (RFC 5321 §3.8) may come unprompted.
             let error = if reply.code() == ReplyCode::SERVICE_UNAVAILABLE {
-                Error::Rejected { stage: Stage::Noop, reply }
+                Error::Rejected {
+                    stage: Stage::Noop,
+                    reply,
+                }
             } else {
-                Error::Unexpected { stage: Stage::Noop, reply }
+                Error::Unexpected {
+                    stage: Stage::Noop,
+                    reply,
+                }
             };
             self.fail(error);
             return;
         };
         let expect = pending.expect;
         if reply.code() == ReplyCode::SERVICE_UNAVAILABLE && expect != Expect::Quit {
-            self.fail(Error::Rejected { stage: expect.stage(), reply });
+            self.fail(Error::Rejected {
+                stage: expect.stage(),
+                reply,
+            });
             return;
         }
-        let intermediate_ok =
-            matches!(expect, Expect::Data | Expect::Auth | Expect::Single(Stage::Raw));
+        let intermediate_ok = matches!(
+            expect,
+            Expect::Data | Expect::Auth | Expect::Single(Stage::Raw)
+        );
         if reply.code().class() == Class::PositiveIntermediate && !intermediate_ok {
-            self.fail(Error::Unexpected { stage: expect.stage(), reply });
+            self.fail(Error::Unexpected {
+                stage: expect.stage(),
+                reply,
+            });
             return;
         }
         let Some(op) = self.op.take() else {
-            self.fail(Error::Unexpected { stage: expect.stage(), reply });
+            self.fail(Error::Unexpected {
+                stage: expect.stage(),
+                reply,
+            });
             return;
         };
         let next = match op {
@@ -348,7 +418,10 @@ impl Client {
                 self.send_hello(verb);
                 self.op = Some(Op::Setup);
             }
-            Some(Op::StartTls { id, accepted: Some(reply) }) => {
+            Some(Op::StartTls {
+                id,
+                accepted: Some(reply),
+            }) => {
                 self.caps_changing = self.caps_changing.saturating_sub(1);
                 self.emit(Event::Reply { id, reply });
                 self.advance();
@@ -358,7 +431,10 @@ impl Client {
     }
 
     fn unexpected(&mut self, expect: Expect, reply: OwnedReply) -> Option<Op> {
-        self.fail(Error::Unexpected { stage: expect.stage(), reply });
+        self.fail(Error::Unexpected {
+            stage: expect.stage(),
+            reply,
+        });
         None
     }
 
@@ -369,7 +445,10 @@ impl Client {
             Expect::Greeting => {
                 self.greeting = Some(reply.clone());
                 if reply.code() != ReplyCode::READY {
-                    self.quit_with(Error::Rejected { stage: Stage::Greeting, reply });
+                    self.quit_with(Error::Rejected {
+                        stage: Stage::Greeting,
+                        reply,
+                    });
                     return None;
                 }
                 let verb = self.hello_verb(Hello::EhloOrHelo);
@@ -409,7 +488,11 @@ impl Client {
         let wants_tls =
             !self.secure && matches!(self.config.tls, TlsMode::Opportunistic | TlsMode::Required);
         if wants_tls {
-            if self.caps.as_ref().is_some_and(|c| c.supports(Extension::StartTls)) {
+            if self
+                .caps
+                .as_ref()
+                .is_some_and(|c| c.supports(Extension::StartTls))
+            {
                 self.send(Command::StartTls, Expect::StartTls);
                 return Some(Op::Setup);
             }
@@ -433,7 +516,10 @@ impl Client {
         }
         self.greeting = Some(reply.clone());
         if reply.code() != ReplyCode::READY {
-            self.quit_with(Error::Rejected { stage: Stage::Greeting, reply });
+            self.quit_with(Error::Rejected {
+                stage: Stage::Greeting,
+                reply,
+            });
             return None;
         }
         self.set_ready();
@@ -479,7 +565,10 @@ impl Client {
         if let HelloResult::Fallback = self.hello_result(verb, &reply) {
             if fallback {
                 self.send_hello(HelloVerb::Helo);
-                return Some(Op::Hello { id, fallback: false });
+                return Some(Op::Hello {
+                    id,
+                    fallback: false,
+                });
             }
         }
         self.caps_changing = self.caps_changing.saturating_sub(1);
@@ -500,7 +589,10 @@ impl Client {
         if reply.code() == ReplyCode::READY {
             self.awaiting_tls = Some(now);
             self.emit(Event::UpgradeTls);
-            return Some(Op::StartTls { id, accepted: Some(reply) });
+            return Some(Op::StartTls {
+                id,
+                accepted: Some(reply),
+            });
         }
         self.caps_changing = self.caps_changing.saturating_sub(1);
         self.emit(Event::Reply { id, reply });
@@ -518,13 +610,21 @@ impl Client {
         let initial = mechanism.initial_response();
         match initial {
             Some(ir) if super::initial_response_fits(&name, ir.expose().len()) => {
-                let command =
-                    Command::Auth { mechanism: &name, initial_response: Some(ir.expose()) };
+                let command = Command::Auth {
+                    mechanism: &name,
+                    initial_response: Some(ir.expose()),
+                };
                 self.send(command, Expect::Auth);
             }
             other => {
                 auth.withheld = other;
-                self.send(Command::Auth { mechanism: &name, initial_response: None }, Expect::Auth);
+                self.send(
+                    Command::Auth {
+                        mechanism: &name,
+                        initial_response: None,
+                    },
+                    Expect::Auth,
+                );
             }
         }
         auth.current = Some(mechanism);
@@ -664,7 +764,9 @@ impl Client {
                     return Some(Op::Mail(txn));
                 }
                 let delivered = txn.reports.iter().find_map(|r| {
-                    r.delivery.as_ref().filter(|d| d.code().is_positive_completion())
+                    r.delivery
+                        .as_ref()
+                        .filter(|d| d.code().is_positive_completion())
                 });
                 match delivered.cloned() {
                     Some(first) => {
@@ -681,7 +783,13 @@ impl Client {
 
     fn send_rcpt(&mut self, txn: &Txn, i: usize) {
         if let Some(r) = txn.rcpts.get(i) {
-            self.send(Command::Rcpt { to: &r.mailbox, params: &r.params }, Expect::Rcpt(i));
+            self.send(
+                Command::Rcpt {
+                    to: &r.mailbox,
+                    params: &r.params,
+                },
+                Expect::Rcpt(i),
+            );
         }
     }
 
@@ -692,7 +800,11 @@ impl Client {
         }
         if txn.chunking {
             let deliveries = self.txn_deliveries(&txn);
-            let mode = if txn.binary { BodyMode::Binary } else { BodyMode::Bdat };
+            let mode = if txn.binary {
+                BodyMode::Binary
+            } else {
+                BodyMode::Bdat
+            };
             self.start_body(txn.id, mode, deliveries);
         } else {
             self.send(Command::Data, Expect::Data);
@@ -799,7 +911,10 @@ impl Client {
             BodyMode::Binary => BodyEncoder::binary(),
         };
         let pipelined = self.config.pipelining
-            && self.caps.as_ref().is_some_and(|c| c.supports(Extension::Pipelining));
+            && self
+                .caps
+                .as_ref()
+                .is_some_and(|c| c.supports(Extension::Pipelining));
         self.body = Some(BodyState {
             id,
             encoder,
@@ -877,7 +992,9 @@ impl Client {
             let deliveries = std::mem::take(&mut body.deliveries);
             self.body = None;
             if self.config.transcript {
-                self.trace(TranscriptEntry::Sent(format!("<{bytes_in} body bytes>").into_bytes()));
+                self.trace(TranscriptEntry::Sent(
+                    format!("<{bytes_in} body bytes>").into_bytes(),
+                ));
                 self.trace(TranscriptEntry::Sent(b".".to_vec()));
             }
             self.push_final(&deliveries);
@@ -918,7 +1035,9 @@ impl Client {
                 self.body = None;
                 self.send_chunk(&data, true);
                 if self.config.transcript {
-                    self.trace(TranscriptEntry::Sent(format!("<{bytes_in} body bytes>").into_bytes()));
+                    self.trace(TranscriptEntry::Sent(
+                        format!("<{bytes_in} body bytes>").into_bytes(),
+                    ));
                 }
                 self.push_final(&deliveries);
                 return;
@@ -935,11 +1054,17 @@ impl Client {
 
     /// `BDAT n [LAST]` and its bytes; the caller pushes the pending entries.
     fn send_chunk(&mut self, data: &[u8], last: bool) {
-        let command = Command::Bdat { size: data.len() as u64, last };
+        let command = Command::Bdat {
+            size: data.len() as u64,
+            last,
+        };
         let buf = self.outbox.buf_mut();
         let start = buf.len();
         command.encode(buf);
-        let line = buf.get(start..buf.len().saturating_sub(2)).unwrap_or_default().to_vec();
+        let line = buf
+            .get(start..buf.len().saturating_sub(2))
+            .unwrap_or_default()
+            .to_vec();
         buf.extend_from_slice(data);
         self.trace(TranscriptEntry::Sent(line));
     }

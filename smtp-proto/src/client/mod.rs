@@ -269,7 +269,11 @@ impl Client {
 
     /// Bytes waiting for the transport, including a BDAT chunk being built.
     pub fn buffered_output(&self) -> usize {
-        let chunk = self.body.as_ref().and_then(|b| b.chunk.as_ref()).map_or(0, Vec::len);
+        let chunk = self
+            .body
+            .as_ref()
+            .and_then(|b| b.chunk.as_ref())
+            .map_or(0, Vec::len);
         self.outbox.unsent_len() + chunk
     }
 
@@ -329,8 +333,15 @@ impl Client {
             self.close(error);
             return;
         }
-        let stage = self.pending.head().map_or(Stage::Quit, |p| p.expect.stage());
-        let stage = if self.pending.is_empty() && !self.quitting { Stage::Noop } else { stage };
+        let stage = self
+            .pending
+            .head()
+            .map_or(Stage::Quit, |p| p.expect.stage());
+        let stage = if self.pending.is_empty() && !self.quitting {
+            Stage::Noop
+        } else {
+            stage
+        };
         self.fail(Error::UnexpectedEof(stage));
     }
 
@@ -404,14 +415,14 @@ impl Client {
 
     /// AUTH with `mechanism` (RFC 4954). Completes with [`Event::Authenticated`] or
     /// [`Event::AuthFailed`].
-    pub fn authenticate(
-        &mut self,
-        mechanism: Box<dyn Mechanism>,
-    ) -> Result<RequestId, UsageError> {
+    pub fn authenticate(&mut self, mechanism: Box<dyn Mechanism>) -> Result<RequestId, UsageError> {
         self.check_auth()?;
         let name = MechanismName::try_from(mechanism.name())
             .map_err(|_| UsageError::InvalidMechanism(mechanism.name().to_owned()))?;
-        let offered = self.caps.as_ref().is_some_and(|c| c.auth().contains(name.as_str()));
+        let offered = self
+            .caps
+            .as_ref()
+            .is_some_and(|c| c.auth().contains(name.as_str()));
         if !offered {
             return Err(UsageError::MechanismNotOffered(name.as_str().to_owned()));
         }
@@ -456,11 +467,20 @@ impl Client {
     pub fn mail(&mut self, from: ReversePath, params: MailParams) -> Result<RequestId, UsageError> {
         self.check_open()?;
         let utf8 = params.smtputf8 || from.needs_smtputf8() || params.needs_smtputf8();
-        if utf8 && self.caps.as_ref().is_some_and(|c| !c.supports(Extension::SmtpUtf8)) {
+        if utf8
+            && self
+                .caps
+                .as_ref()
+                .is_some_and(|c| !c.supports(Extension::SmtpUtf8))
+        {
             return Err(UsageError::Unsupported(Extension::SmtpUtf8));
         }
         let mut line = Vec::new();
-        Command::Mail { from: &from, params: &params }.encode(&mut line);
+        Command::Mail {
+            from: &from,
+            params: &params,
+        }
+        .encode(&mut line);
         Ok(self.request(Request::Single(line, Stage::Mail)))
     }
 
@@ -468,7 +488,11 @@ impl Client {
     pub fn rcpt(&mut self, to: Mailbox, params: RcptParams) -> Result<RequestId, UsageError> {
         self.check_open()?;
         let mut line = Vec::new();
-        Command::Rcpt { to: &to, params: &params }.encode(&mut line);
+        Command::Rcpt {
+            to: &to,
+            params: &params,
+        }
+        .encode(&mut line);
         Ok(self.request(Request::Single(line, Stage::Rcpt)))
     }
 
@@ -636,7 +660,11 @@ impl Client {
                 }
             } else {
                 let end = self.outbox.buf_mut().len().saturating_sub(2);
-                self.outbox.buf_mut().get(start..end).unwrap_or_default().to_vec()
+                self.outbox
+                    .buf_mut()
+                    .get(start..end)
+                    .unwrap_or_default()
+                    .to_vec()
             };
             self.trace(TranscriptEntry::Sent(line));
         }
@@ -719,7 +747,10 @@ impl Client {
     }
 
     fn bdat_chunk_size(&self) -> usize {
-        self.config.limits.bdat_chunk.clamp(1, self.outbox_limit() / 2)
+        self.config
+            .limits
+            .bdat_chunk
+            .clamp(1, self.outbox_limit() / 2)
     }
 
     /// The earliest armed deadline, with the stage it belongs to and its duration.

@@ -142,12 +142,20 @@ pub(crate) struct PendingQueue {
 
 impl PendingQueue {
     pub(crate) fn push(&mut self, expect: Expect, ends_at: u64) {
-        self.queue.push_back(Pending { expect, ends_at, sent_at: None });
+        self.queue.push_back(Pending {
+            expect,
+            ends_at,
+            sent_at: None,
+        });
     }
 
     /// The greeting is "sent" when the session starts.
     pub(crate) fn push_sent(&mut self, expect: Expect, now: Instant) {
-        self.queue.push_back(Pending { expect, ends_at: 0, sent_at: Some(now) });
+        self.queue.push_back(Pending {
+            expect,
+            ends_at: 0,
+            sent_at: Some(now),
+        });
     }
 
     pub(crate) fn pop(&mut self) -> Option<Pending> {
