@@ -1,7 +1,114 @@
-//! Blocking SMTP/LMTP client on std sockets, driving the smtp-proto core.
+//! # smtp-blocking: the smtplib-parity SMTP/LMTP client on std sockets
 //!
-//! Placeholder: the adapter is built in a later issue. It re-exports the core so that the
-//! workspace layout is fixed from the start.
+//! The [`smtp_proto`] sans-IO core plus a blocking read/write loop over
+//! [`TcpStream`](std::net::TcpStream) or [`UnixStream`](std::os::unix::net::UnixStream), with TLS
+//! by [`native_tls`]. Every method of [`SmtpClient`] queues one request on the core and drives the
+//! socket until that request completes; all protocol decisions (pipelining, CHUNKING, timeouts,
+//! STARTTLS hygiene, reply parsing, dot-stuffing, AUTH) are the core's.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use smtp_blocking::{SmtpClient, TlsMode};
+//!
+//! # fn main() -> Result<(), smtp_blocking::Error> {
+//! let mut smtp = SmtpClient::builder()
+//!     .tls(TlsMode::Required)            // STARTTLS, certificate verified, or fail
+//!     .timeout(Duration::from_secs(30))
+//!     .connect("mail.example.org", 587)?;
+//! smtp.login("alice", "secret")?;
+//! let message = std::fs::File::open("message.eml")?; // streamed, never loaded whole
+//! let refused = smtp.send_message(message)?;
+//! for (rcpt, reply) in &refused {
+//!     eprintln!("refused {}: {reply}", rcpt.as_str());
+//! }
+//! smtp.quit()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## The loop
+//!
+//! One loop serves every method (the crate docs of [`smtp_proto`] give the contract):
+//! events first (`UpgradeTls` → handshake on the same socket; `BodyWanted` → feed the body from
+//! the caller's [`Read`](std::io::Read) while the core has room), then one write of everything
+//! [`poll_transmit`](smtp_proto::Client::poll_transmit) lends (a pipelined group leaves in one
+//! write), then one read bounded by [`poll_timeout`](smtp_proto::Client::poll_timeout) (the
+//! socket's read timeout is set to the time left, at least 1 ms; an expired read is
+//! [`handle_timeout`](smtp_proto::Client::handle_timeout)). Writes are bounded the same way, so
+//! the core's write-progress timer (RFC 5321's Data Block timeout) holds. `TCP_NODELAY` is set.
+//!
+//! ## TLS
+//!
+//! Certificates and host names are verified by default (smtplib's default context does not):
+//! the server name is the host passed to `connect` (`localhost` for a Unix socket). Pass a
+//! [`TlsConnector`](native_tls::TlsConnector) to trust a private CA; opt out only explicitly
+//! with [`Builder::danger_accept_invalid_certs`]. The handshake is bounded by the timeout.
+//! AUTH over plaintext is refused unless the peer is a loopback address or a Unix socket, or
+//! [`Builder::allow_plaintext_auth`] says so.
+//!
+//! ## smtplib, call for call
+//!
+//! | smtplib | here |
+//! | --- | --- |
+//! | `SMTP(host, port, local_hostname, timeout, source_address)` | [`SmtpClient::new`], or [`SmtpClient::builder`] with [`Builder::local_hostname`], [`Builder::timeout`], [`Builder::source_address`], then [`Builder::connect`] |
+//! | `SMTP()` then `connect(host, port)` | [`Builder::build`] then [`SmtpClient::connect`] (returns the greeting) |
+//! | `SMTP_SSL(host, port, context=…)` | [`SmtpClient::new_tls`], or [`Builder::tls`]`(`[`TlsMode::Implicit`]`)` + [`Builder::tls_connector`] |
+//! | `LMTP(host, port)`, `LMTP('/path')` | [`SmtpClient::lmtp`], [`SmtpClient::lmtp_unix`], [`Builder::lmtp`] |
+//! | `set_debuglevel(1)` | [`SmtpClient::set_transcript`], [`SmtpClient::set_transcript_sink`] (AUTH redacted) |
+//! | `helo()`, `ehlo()` | [`SmtpClient::helo`], [`SmtpClient::ehlo`] (LHLO for LMTP) |
+//! | `ehlo_or_helo_if_needed()` | [`SmtpClient::ehlo_or_helo_if_needed`] |
+//! | `has_extn(name)`, `esmtp_features`, `does_esmtp` | [`SmtpClient::has_extn`], [`SmtpClient::capabilities`], [`SmtpClient::does_esmtp`] |
+//! | `ehlo_resp`, `helo_resp` | [`SmtpClient::ehlo_response`], [`SmtpClient::helo_response`] |
+//! | `verify(addr)` / `vrfy`, `expn(addr)`, `help(args)` | [`SmtpClient::verify`], [`SmtpClient::expn`], [`SmtpClient::help`] |
+//! | `noop()`, `rset()` | [`SmtpClient::noop`], [`SmtpClient::rset`] |
+//! | `docmd(cmd, args)` | [`SmtpClient::docmd`] (the whole line) |
+//! | `mail(from, options)`, `rcpt(to, options)` | [`SmtpClient::mail`], [`SmtpClient::rcpt`] with [`MailParams`](smtp_proto::MailParams) / [`RcptParams`](smtp_proto::RcptParams) |
+//! | `data(msg)` | [`SmtpClient::data`] (from any `Read`, streamed), [`SmtpClient::data_per_recipient`] for LMTP |
+//! | `login(user, password)` | [`SmtpClient::login`] (CRAM-MD5, PLAIN, LOGIN) |
+//! | `auth(mechanism, authobject)` | [`SmtpClient::auth`] with any [`Mechanism`](smtp_proto::sasl::Mechanism) |
+//! | `starttls(context=…)` | [`SmtpClient::starttls`] (connector from the builder), or [`Builder::tls`] with [`TlsMode::Opportunistic`] / [`TlsMode::Required`] |
+//! | `sendmail(from, to, msg, mail_options, rcpt_options)` | [`SmtpClient::sendmail`], [`SmtpClient::sendmail_with`] (an [`Envelope`](smtp_proto::Envelope) with parameters); [`SmtpClient::send_mail`] returns the full [`MailReport`](smtp_proto::client::MailReport) instead of errors |
+//! | `send_message(msg, from_addr, to_addrs)` | [`SmtpClient::send_message`], [`SmtpClient::send_message_with`] |
+//! | `quit()` | [`SmtpClient::quit`] |
+//! | `close()` | [`SmtpClient::close`] (also on drop) |
+//! | `with SMTP(…) as s:` | drop closes the socket; call [`SmtpClient::quit`] for a polite end |
+//!
+//! ## Errors and smtplib's exceptions
+//!
+//! | smtplib | here |
+//! | --- | --- |
+//! | `SMTPServerDisconnected` ("please run connect() first") | [`Error::NotConnected`] |
+//! | `SMTPServerDisconnected` (EOF, OS error, timeout while reading) | [`Error::Smtp`] with [`UnexpectedEof`](smtp_proto::Error::UnexpectedEof) or [`Timeout`](smtp_proto::Error::Timeout), or [`Error::Io`] |
+//! | `SMTPConnectError` | [`Error::Smtp`] with [`Rejected`](smtp_proto::Error::Rejected) at [`Stage::Greeting`](smtp_proto::client::Stage::Greeting) (QUIT was sent) |
+//! | `SMTPHeloError` | [`Error::HeloRefused`] (or [`Error::Smtp`] with [`HelloRefused`](smtp_proto::Error::HelloRefused) with [`Builder::hello_on_connect`]) |
+//! | `SMTPResponseException` from `starttls()` | [`Error::StartTlsRefused`] (or [`Error::Smtp`] with [`StartTlsRefused`](smtp_proto::Error::StartTlsRefused) under [`TlsMode::Required`]) |
+//! | `SMTPResponseException(500, "Line too long.")` | [`Error::Smtp`] with [`Parse`](smtp_proto::Error::Parse) |
+//! | `SMTPAuthenticationError` | [`Error::AuthFailed`] |
+//! | `SMTPSenderRefused` | [`Error::SenderRefused`] |
+//! | `SMTPRecipientsRefused` | [`Error::RecipientsRefused`] |
+//! | `SMTPDataError` | [`Error::DataRefused`] |
+//! | `SMTPNotSupportedError` | [`Error::Usage`] with [`UsageError::Unsupported`](smtp_proto::UsageError::Unsupported) |
+//! | `SMTPException("No suitable authentication method found.")` | [`Error::Usage`] with [`UsageError::NoSuitableMechanism`](smtp_proto::UsageError::NoSuitableMechanism) |
+//! | `SMTPException("Server AUTH mechanism infinite loop…")` | [`Error::Smtp`] with [`AuthLoop`](smtp_proto::Error::AuthLoop) |
+//! | `ValueError` (CR/LF in a command, zero timeout, two Resent- blocks) | [`Error::InvalidInput`], [`Error::InvalidSetting`], [`Error::Message`] |
+//! | `OSError`, `socket.timeout`, `ssl.SSLError` from connect / handshake | [`Error::Io`], [`Error::Smtp`] with `Timeout`, [`Error::Tls`] |
+//! | (none: smtplib would continue in plaintext or hang) | [`Error::Smtp`] with [`TlsUnavailable`](smtp_proto::Error::TlsUnavailable), [`StartTlsInjection`](smtp_proto::Error::StartTlsInjection) |
+//! | (none: smtplib would read it as one reply) | [`Error::Smtp`] with `Parse` for malformed replies, `Unexpected` for replies out of place |
 #![forbid(unsafe_code)]
 
+mod client;
+mod error;
+mod local_name;
+mod message;
+mod transport;
+
+pub use client::{
+    envelope, Builder, SmtpClient, TranscriptSink, LMTP_PORT, SMTPS_PORT, SMTP_PORT,
+};
+pub use error::{Error, Refused, Result};
+pub use local_name::fqdn;
+pub use message::MAX_HEADER_BLOCK;
+pub use native_tls;
 pub use smtp_proto as proto;
+pub use smtp_proto::client::{Content, Envelope, MailReport, Timeouts, TlsMode, TranscriptEntry};
+pub use smtp_proto::{MailParams, OwnedReply, RcptParams, UsageError};

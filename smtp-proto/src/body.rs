@@ -256,6 +256,9 @@ impl BodyEncoder {
                     pos = pos.saturating_add(1);
                 }
                 line_start = input.get(pos.wrapping_sub(1)) == Some(&b'\n');
+                // Copy while the checked bytes are still in the L1 cache.
+                out.extend_from_slice(input.get(flushed..pos).unwrap_or_default());
+                flushed = pos;
                 continue;
             }
             let tail = input.get(pos..).unwrap_or_default();
@@ -301,45 +304,91 @@ impl BodyEncoder {
     }
 }
 
-/// Bytes checked per step by [`skip_clean_blocks`].
-const BLOCK: usize = 128;
-
-/// Skips whole blocks from `pos` that need no change: every CR and LF in them is part of a CRLF
-/// and (with `STUFF`) no line starts with a dot. Returns the new position; the byte there was
-/// checked too (it is not a bare LF, nor a dot after an LF) as the second byte of the block's
+/// Skips bytes from `pos` that need no change: every CR and LF among them is part of a CRLF
+/// and (with `STUFF`) no line among them starts with a dot. Returns the new position; the byte
+/// there was checked too (it is not a bare LF, nor a dot after an LF) as the second byte of the
 /// last pair. `pos` must not be the LF of a CRLF; when `input[pos]` is an LF (hence bare) nothing
 /// is skipped.
 ///
 /// This is the fast path for well-formed text: the check is branch-free over byte pairs, which
-/// the compiler turns into vector code, so typical lines cost no `memchr` call each.
+/// the compiler turns into vector code, so typical lines cost no `memchr` call each. Big blocks
+/// go first; once one needs a change, small blocks get close to the spot for the slow path.
 fn skip_clean_blocks<const STUFF: bool>(input: &[u8], mut pos: usize) -> usize {
     if input.get(pos) == Some(&b'\n') {
         return pos;
     }
-    loop {
-        let first = input.get(pos..pos.saturating_add(BLOCK));
-        let second = input.get(pos.saturating_add(1)..pos.saturating_add(BLOCK + 1));
-        let (Some(first), Some(second)) = (first, second) else {
-            return pos;
-        };
-        let (Ok(first), Ok(second)) = (
-            <&[u8; BLOCK]>::try_from(first),
-            <&[u8; BLOCK]>::try_from(second),
-        ) else {
-            return pos;
-        };
-        let mut flagged = false;
-        for (&a, &b) in first.iter().zip(second) {
-            // A CR not followed by LF, or an LF not preceded by CR.
-            let bare = (a == b'\r') != (b == b'\n');
-            let dot_line = STUFF & (a == b'\n') & (b == b'.');
-            flagged |= bare | dot_line;
+    let end = pos.saturating_add(MAX_SKIP);
+    while pos < end {
+        if block_is_clean::<STUFF, BIG_BLOCK>(input, pos) {
+            pos = pos.saturating_add(BIG_BLOCK);
+            continue;
         }
-        if flagged {
-            return pos;
+        // Something within the next big block needs a change (or the input ends there): get
+        // close in small blocks, then pair by pair.
+        while block_is_clean::<STUFF, SMALL_BLOCK>(input, pos) {
+            pos = pos.saturating_add(SMALL_BLOCK);
         }
-        pos = pos.saturating_add(BLOCK);
+        for _ in 0..SMALL_BLOCK {
+            match (input.get(pos), input.get(pos.saturating_add(1))) {
+                (Some(&a), Some(&b)) if !pair_needs_change::<STUFF>(a, b) => pos += 1,
+                _ => break,
+            }
+        }
+        break;
     }
+    pos
+}
+
+/// The most bytes one [`skip_clean_blocks`] call skips, so that they are copied while cached.
+const MAX_SKIP: usize = 2048;
+/// Bytes checked per step by [`skip_clean_blocks`] on clean text.
+const BIG_BLOCK: usize = 128;
+/// Bytes checked per step by [`skip_clean_blocks`] near a byte that needs a change.
+const SMALL_BLOCK: usize = 16;
+
+/// Whether the `N` byte pairs starting at `pos` all exist and are clean in the sense of
+/// [`skip_clean_blocks`]: no bare CR or LF among bytes `pos..=pos + N`.
+///
+/// With `STUFF` the bytes up to `pos + N + 1` must exist too, and a CR followed two bytes later
+/// by a dot is flagged: once the pairs are known to have no bare CR or LF, that is exactly an
+/// LF at `pos + 1..=pos + N` that starts a dotted line. (Testing the CR rather than the LF reuses
+/// a comparison, which makes the vector loop shorter.)
+fn block_is_clean<const STUFF: bool, const N: usize>(input: &[u8], pos: usize) -> bool {
+    let (Some(first), Some(second)) = (array_at::<N>(input, pos), array_at::<N>(input, pos + 1))
+    else {
+        return false;
+    };
+    let mut flagged = false;
+    if STUFF {
+        let Some(third) = array_at::<N>(input, pos.saturating_add(2)) else {
+            return false;
+        };
+        for ((&a, &b), &c) in first.iter().zip(second).zip(third) {
+            let cr = a == b'\r';
+            flagged |= (cr != (b == b'\n')) | (cr & (c == b'.'));
+        }
+    } else {
+        for (&a, &b) in first.iter().zip(second) {
+            flagged |= (a == b'\r') != (b == b'\n');
+        }
+    }
+    !flagged
+}
+
+/// The `N` bytes of `input` from `pos`, if there are that many.
+#[inline(always)]
+fn array_at<const N: usize>(input: &[u8], pos: usize) -> Option<&[u8; N]> {
+    let bytes = input.get(pos..pos.checked_add(N)?)?;
+    bytes.try_into().ok()
+}
+
+/// Whether the byte pair `a b` shows a bare CR (`a`), a bare LF (`b`) or, with `STUFF`, a
+/// line-leading dot (`b`). Branch-free so that loops over it vectorise.
+#[inline(always)]
+fn pair_needs_change<const STUFF: bool>(a: u8, b: u8) -> bool {
+    let bare = (a == b'\r') != (b == b'\n');
+    let dot_line = STUFF & (a == b'\n') & (b == b'.');
+    bare | dot_line
 }
 
 /// Turns every bare CR and every bare LF of `input` into CRLF; CRLF pairs stay as they are.

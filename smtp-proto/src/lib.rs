@@ -173,3 +173,8 @@ pub use command::{Command, Domain, MailParams, Mailbox, RcptParams, ReversePath}
 pub use ehlo::{AuthMechanisms, Capabilities, Extension};
 pub use error::{Error, UsageError};
 pub use reply::{EnhancedCode, OwnedReply, Reply, ReplyCode, ReplyLimits, ReplyParser, Status};
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -3,4 +3,5 @@
 #![forbid(unsafe_code)]
 
 pub mod sansio;
+pub mod server;
 pub mod transcript;

@@ -85,7 +85,7 @@ pub fn summarize(event: &Event) -> String {
         Event::Ready => "Ready".into(),
         Event::UpgradeTls => "UpgradeTls".into(),
         Event::BodyWanted(_) => "BodyWanted".into(),
-        Event::Reply { reply, .. } => format!("Reply {reply}"),
+        Event::Reply { reply, .. } => format!("Reply {}", reply.to_string().replace('\n', "\\n")),
         Event::Authenticated { reply, .. } => format!("Authenticated {}", reply.code()),
         Event::AuthFailed { reply, .. } => format!("AuthFailed {}", reply.code()),
         Event::MailDone(report) => {
@@ -138,7 +138,7 @@ struct Runner {
     sent: Vec<u8>,
     expected: Vec<u8>,
     events: std::collections::VecDeque<String>,
-    bodies: std::collections::VecDeque<Vec<u8>>,
+    bodies: std::collections::HashMap<smtp_proto::client::RequestId, Vec<u8>>,
     /// The body being written: request, bytes, how far.
     writing: Option<(smtp_proto::client::RequestId, Vec<u8>, usize)>,
     name: String,
@@ -288,7 +288,7 @@ impl Runner {
                 if let Event::BodyWanted(id) = event {
                     let body = self
                         .bodies
-                        .pop_front()
+                        .remove(&id)
                         .ok_or("BodyWanted with no body queued")?;
                     self.writing = Some((id, body, 0));
                 } else {
@@ -311,7 +311,7 @@ impl Runner {
         };
         let rest = &body[pos..];
         if rest.is_empty() {
-            w.finish().map_err(|e| format!("finish: {e}"))?;
+            let _ = w.finish();
             return Ok(true);
         }
         let step = if self.feed == Feed::ByteByByte {
@@ -319,9 +319,9 @@ impl Runner {
         } else {
             rest.len()
         };
-        let n = w
-            .write(&rest[..step.min(rest.len())])
-            .map_err(|e| format!("write: {e}"))?;
+        let Ok(n) = w.write(&rest[..step.min(rest.len())]) else {
+            return Ok(true);
+        };
         self.writing = Some((id, body, pos + n));
         Ok(n > 0)
     }
@@ -424,8 +424,8 @@ impl Runner {
             "send" => {
                 let (envelope, body) = envelope_of(args)?;
                 let r = c.send_mail(envelope);
-                if r.is_ok() {
-                    self.bodies.push_back(body);
+                if let Ok(id) = &r {
+                    self.bodies.insert(*id, body);
                 }
                 r.map(drop)
             }
@@ -461,8 +461,8 @@ impl Runner {
                     .map(|(_, v)| v.clone())
                     .unwrap_or_default();
                 let r = if verb == "data" { c.data() } else { c.bdat() };
-                if r.is_ok() {
-                    self.bodies.push_back(body.into_bytes());
+                if let Ok(id) = &r {
+                    self.bodies.insert(*id, body.into_bytes());
                 }
                 r.map(drop)
             }

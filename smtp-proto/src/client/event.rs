@@ -59,6 +59,8 @@ pub enum Stage {
     Quit,
     /// Writing command bytes: the transport accepted none for too long.
     Write,
+    /// No command outstanding (an unprompted reply, or EOF while idle).
+    Idle,
 }
 
 impl fmt::Display for Stage {
@@ -83,6 +85,7 @@ impl fmt::Display for Stage {
             Self::Raw => "a raw command",
             Self::Quit => "QUIT",
             Self::Write => "writing a command",
+            Self::Idle => "nothing (idle)",
         })
     }
 }

@@ -345,12 +345,12 @@ impl Client {
             // Nothing was asked: only a 421 (RFC 5321 §3.8) may come unprompted.
             let error = if reply.code() == ReplyCode::SERVICE_UNAVAILABLE {
                 Error::Rejected {
-                    stage: Stage::Noop,
+                    stage: Stage::Idle,
                     reply,
                 }
             } else {
                 Error::Unexpected {
-                    stage: Stage::Noop,
+                    stage: Stage::Idle,
                     reply,
                 }
             };
@@ -358,6 +358,12 @@ impl Client {
             return;
         };
         let expect = pending.expect;
+        if pending.ends_at > self.outbox.written() {
+            // A reply to a command that has not been (fully) written yet: the server is out of
+            // step, or someone is injecting replies. Never act on it.
+            self.fail(Error::Unexpected { stage: expect.stage(), reply });
+            return;
+        }
         if reply.code() == ReplyCode::SERVICE_UNAVAILABLE && expect != Expect::Quit {
             self.fail(Error::Rejected {
                 stage: expect.stage(),
@@ -935,15 +941,19 @@ impl Client {
         if body.finishing {
             return 0;
         }
+        let mut cap = usize::MAX;
         if let Some(chunk) = &body.chunk {
             let lockstep_wait = !body.pipelined && !self.pending.is_empty();
-            if lockstep_wait || chunk.len() >= self.bdat_chunk_size() {
+            let size = self.bdat_chunk_size();
+            if lockstep_wait || chunk.len() >= size {
                 return 0;
             }
+            // Never build more than about one chunk ahead: the chunk buffer stays near `size`.
+            cap = size - chunk.len();
         }
         let used = self.buffered_output().saturating_add(super::BODY_HEADROOM);
         let free = self.outbox_limit().saturating_sub(used);
-        free.saturating_sub(2) / 2
+        (free.saturating_sub(2) / 2).min(cap)
     }
 
     /// Encodes up to [`body_room`](Self::body_room) bytes of `bytes`.
@@ -1028,27 +1038,29 @@ impl Client {
             if !body.pipelined && !self.pending.is_empty() {
                 return;
             }
-            if body.finishing {
-                let data = std::mem::take(chunk);
-                let deliveries = std::mem::take(&mut body.deliveries);
-                let bytes_in = body.bytes_in;
-                self.body = None;
-                self.send_chunk(&data, true);
-                if self.config.transcript {
-                    self.trace(TranscriptEntry::Sent(
-                        format!("<{bytes_in} body bytes>").into_bytes(),
-                    ));
-                }
-                self.push_final(&deliveries);
+            // Every chunk but the last is exactly `size` bytes, however the body was written.
+            let full = chunk.len() > size || (chunk.len() == size && !body.finishing);
+            if full {
+                let rest = chunk.split_off(size);
+                let data = std::mem::replace(chunk, rest);
+                self.send_chunk(&data, false);
+                self.pending.push(Expect::Bdat, self.outbox.end());
+                continue;
+            }
+            if !body.finishing {
                 return;
             }
-            if chunk.len() < size {
-                return;
+            let data = std::mem::take(chunk);
+            let deliveries = std::mem::take(&mut body.deliveries);
+            let bytes_in = body.bytes_in;
+            self.body = None;
+            self.send_chunk(&data, true);
+            if self.config.transcript {
+                let summary = format!("<{bytes_in} body bytes>");
+                self.trace(TranscriptEntry::Sent(summary.into_bytes()));
             }
-            let rest = chunk.split_off(size);
-            let data = std::mem::replace(chunk, rest);
-            self.send_chunk(&data, false);
-            self.pending.push(Expect::Bdat, self.outbox.end());
+            self.push_final(&deliveries);
+            return;
         }
     }
 

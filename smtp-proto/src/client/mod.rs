@@ -333,14 +333,10 @@ impl Client {
             self.close(error);
             return;
         }
-        let stage = self
-            .pending
-            .head()
-            .map_or(Stage::Quit, |p| p.expect.stage());
-        let stage = if self.pending.is_empty() && !self.quitting {
-            Stage::Noop
-        } else {
-            stage
+        let stage = match self.pending.head() {
+            Some(head) => head.expect.stage(),
+            None if self.awaiting_tls.is_some() => Stage::TlsHandshake,
+            None => Stage::Idle,
         };
         self.fail(Error::UnexpectedEof(stage));
     }

@@ -1,0 +1,1227 @@
+//! [`SmtpClient`]: the smtplib-parity blocking client, and its [`Builder`].
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use native_tls::TlsConnector;
+use smtp_proto::body::BareLineEndings;
+use smtp_proto::client::{
+    Client, Config, Content, Envelope, Event, Hello, Limits, MailOutcome, MailReport, RequestId,
+    Setup, Stage, Timeouts, TlsMode, TranscriptEntry,
+};
+use smtp_proto::command::{Argument, MailParams, Mailbox, RcptParams, ReversePath};
+use smtp_proto::ehlo::{Capabilities, Extension};
+use smtp_proto::sasl::Mechanism;
+use smtp_proto::{Domain, OwnedReply, UsageError};
+
+use crate::error::{Error, Refused, Result};
+use crate::local_name::default_hello_name;
+use crate::message;
+use crate::transport::{HandshakeFailure, Stream, Transport};
+
+/// smtplib's `SMTP_PORT`.
+pub const SMTP_PORT: u16 = 25;
+/// smtplib's `SMTP_SSL_PORT` (implicit TLS, RFC 8314).
+pub const SMTPS_PORT: u16 = 465;
+/// smtplib's `LMTP_PORT`.
+pub const LMTP_PORT: u16 = 2003;
+
+/// Size of the buffer replies are read into.
+const READ_BUF: usize = 16 * 1024;
+/// Size of the buffer a body is read into from its source, at most.
+const BODY_BUF: usize = 64 * 1024;
+/// How long to wait for the server's last words after a write failed (e.g. a `554` before
+/// it closed).
+const DRAIN_AFTER_WRITE_FAILURE: Duration = Duration::from_secs(1);
+
+/// Receives each transcript line (smtplib's debug output), AUTH payloads already redacted.
+pub type TranscriptSink = Box<dyn FnMut(&TranscriptEntry) + Send>;
+
+/// Settings for a [`SmtpClient`], then [`connect`](Self::connect) (or [`build`](Self::build) an
+/// unconnected client, as smtplib's `SMTP()` without a host).
+///
+/// Defaults: SMTP, no TLS (see [`tls`](Self::tls)), certificates verified when TLS is used,
+/// greeting only on connect (smtplib's behaviour: the first command that needs it says hello),
+/// RFC 5321 timeouts, PIPELINING and CHUNKING used when offered, bare CR/LF in bodies turned
+/// into CRLF.
+pub struct Builder {
+    local_hostname: Option<Domain>,
+    timeout: Option<Duration>,
+    timeouts: Option<Timeouts>,
+    source_address: Option<SocketAddr>,
+    tls: TlsMode,
+    connector: Option<TlsConnector>,
+    insecure: bool,
+    lmtp: bool,
+    hello_on_connect: bool,
+    allow_plaintext_auth: bool,
+    pipelining: bool,
+    chunking: bool,
+    bare_line_endings: BareLineEndings,
+    limits: Limits,
+    sink: Option<TranscriptSink>,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("local_hostname", &self.local_hostname)
+            .field("timeout", &self.timeout)
+            .field("source_address", &self.source_address)
+            .field("tls", &self.tls)
+            .field("insecure", &self.insecure)
+            .field("lmtp", &self.lmtp)
+            .field("hello_on_connect", &self.hello_on_connect)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self {
+            local_hostname: None,
+            timeout: None,
+            timeouts: None,
+            source_address: None,
+            tls: TlsMode::Disabled,
+            connector: None,
+            insecure: false,
+            lmtp: false,
+            hello_on_connect: false,
+            allow_plaintext_auth: false,
+            pipelining: true,
+            chunking: true,
+            bare_line_endings: BareLineEndings::Normalize,
+            limits: Limits::default(),
+            sink: None,
+        }
+    }
+}
+
+impl Builder {
+    /// The name sent with EHLO/HELO/LHLO (smtplib's `local_hostname`). Default: this host's FQDN
+    /// ([`fqdn`](crate::fqdn)), else the address literal of the local end of the connection
+    /// (`[192.0.2.1]`), else `localhost` (Unix sockets).
+    pub fn local_hostname(mut self, name: Domain) -> Self {
+        self.local_hostname = Some(name);
+        self
+    }
+
+    /// One timeout for everything (smtplib's `timeout`): the TCP connect, the TLS handshake and
+    /// each wait for a complete reply or for write progress. Zero is refused at connect time
+    /// (as smtplib's `ValueError`). Default: the RFC 5321 §4.5.3.2 timeouts ([`Timeouts`]).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Per-stage timeouts; overrides [`timeout`](Self::timeout) for replies (the connect still
+    /// uses `timeout`, or `timeouts.command`).
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = Some(timeouts);
+        self
+    }
+
+    /// The local address to connect from (smtplib's `source_address`); port 0 picks any.
+    pub fn source_address(mut self, addr: SocketAddr) -> Self {
+        self.source_address = Some(addr);
+        self
+    }
+
+    /// The TLS policy: [`TlsMode::Implicit`] for SMTPS (port 465, smtplib's `SMTP_SSL`),
+    /// [`TlsMode::Opportunistic`] / [`TlsMode::Required`] to upgrade with STARTTLS on connect
+    /// (these imply [`hello_on_connect`](Self::hello_on_connect)). Default: disabled (call
+    /// [`SmtpClient::starttls`] yourself, as with smtplib).
+    pub fn tls(mut self, mode: TlsMode) -> Self {
+        self.tls = mode;
+        self
+    }
+
+    /// The TLS connector for implicit TLS and STARTTLS (smtplib's `context`). Default: a
+    /// [`TlsConnector::new`], which verifies the certificate chain against the system's roots
+    /// and the host name against the host connected to.
+    pub fn tls_connector(mut self, connector: TlsConnector) -> Self {
+        self.connector = Some(connector);
+        self
+    }
+
+    /// Accept any certificate and host name (tests only). Ignored when a
+    /// [`tls_connector`](Self::tls_connector) is given.
+    pub fn danger_accept_invalid_certs(mut self, insecure: bool) -> Self {
+        self.insecure = insecure;
+        self
+    }
+
+    /// Speak LMTP (RFC 2033, smtplib's `LMTP`): LHLO, and one reply per recipient after the
+    /// data. Default port [`LMTP_PORT`]; a host starting with `/` is a Unix socket path.
+    pub fn lmtp(mut self, lmtp: bool) -> Self {
+        self.lmtp = lmtp;
+        self
+    }
+
+    /// Say EHLO (HELO as fallback, LHLO for LMTP) as part of connecting, and fail the connect
+    /// if both are refused. Default off (smtplib says hello lazily).
+    pub fn hello_on_connect(mut self, on: bool) -> Self {
+        self.hello_on_connect = on;
+        self
+    }
+
+    /// Permit AUTH on a plaintext connection to a remote server. Without it AUTH needs TLS,
+    /// except to a loopback address or a Unix socket (Go's net/smtp rule after CVE-2017-15042).
+    pub fn allow_plaintext_auth(mut self, allow: bool) -> Self {
+        self.allow_plaintext_auth = allow;
+        self
+    }
+
+    /// Use PIPELINING (RFC 2920) when offered. Default on.
+    pub fn pipelining(mut self, on: bool) -> Self {
+        self.pipelining = on;
+        self
+    }
+
+    /// Use CHUNKING/BDAT (RFC 3030) when offered. Default on.
+    pub fn chunking(mut self, on: bool) -> Self {
+        self.chunking = on;
+        self
+    }
+
+    /// What to do with bare CR or LF in message bodies. Default: turn them into CRLF.
+    pub fn bare_line_endings(mut self, policy: BareLineEndings) -> Self {
+        self.bare_line_endings = policy;
+        self
+    }
+
+    /// Memory bounds of the session.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Where transcript lines go from the start (see [`SmtpClient::set_transcript_sink`]).
+    pub fn transcript_sink(mut self, sink: impl FnMut(&TranscriptEntry) + Send + 'static) -> Self {
+        self.sink = Some(Box::new(sink));
+        self
+    }
+
+    /// Print the transcript to standard error from the start (smtplib's `set_debuglevel(1)`).
+    pub fn transcript(self, on: bool) -> Self {
+        if on {
+            self.transcript_sink(print_to_stderr)
+        } else {
+            Self { sink: None, ..self }
+        }
+    }
+
+    /// An unconnected client; call [`SmtpClient::connect`] or [`SmtpClient::connect_unix`].
+    pub fn build(self) -> SmtpClient {
+        let sink = self.sink;
+        SmtpClient {
+            opts: Self { sink: None, ..self },
+            session: None,
+            sink,
+            body_buf: Vec::new(),
+        }
+    }
+
+    /// Connects to `host:port` and reads the greeting (plus hello and STARTTLS as configured).
+    /// Port 0 means the default port of the protocol: 25, 465 with implicit TLS, 2003 for LMTP.
+    pub fn connect(self, host: &str, port: u16) -> Result<SmtpClient> {
+        let mut client = self.build();
+        client.connect(host, port)?;
+        Ok(client)
+    }
+
+    /// Connects to a Unix socket (LMTP usually) and reads the greeting.
+    #[cfg(unix)]
+    pub fn connect_unix(self, path: impl AsRef<Path>) -> Result<SmtpClient> {
+        let mut client = self.build();
+        client.connect_unix(path)?;
+        Ok(client)
+    }
+}
+
+fn print_to_stderr(entry: &TranscriptEntry) {
+    eprintln!("{entry}");
+}
+
+/// One live session: the core, its transport and the TLS server name.
+struct Session {
+    client: Client,
+    io: Transport,
+    server_name: String,
+    read_buf: Box<[u8]>,
+}
+
+/// A blocking SMTP/LMTP client with smtplib's repertoire.
+///
+/// Each method queues one request on the [`smtp_proto::Client`] core and drives the socket until
+/// that request completes. Errors that end the session (I/O, TLS, a core [`smtp_proto::Error`])
+/// close the socket; refusals ([`Error::SenderRefused`], …) leave the session usable.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # use std::io::{BufRead, BufReader, Write};
+/// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// # let port = listener.local_addr()?.port();
+/// # let server = std::thread::spawn(move || -> std::io::Result<Vec<String>> {
+/// #     let (stream, _) = listener.accept()?;
+/// #     let mut out = stream.try_clone()?;
+/// #     let mut lines = Vec::new();
+/// #     out.write_all(b"220 mx.test ESMTP\r\n")?;
+/// #     let mut reader = BufReader::new(stream);
+/// #     let mut in_data = false;
+/// #     loop {
+/// #         let mut line = String::new();
+/// #         if reader.read_line(&mut line)? == 0 { break; }
+/// #         let line = line.trim_end().to_owned();
+/// #         let reply: &[u8] = if in_data {
+/// #             if line == "." { in_data = false; b"250 2.0.0 queued\r\n" } else { lines.push(line); continue; }
+/// #         } else if line.starts_with("EHLO") {
+/// #             b"250-mx.test\r\n250 PIPELINING\r\n"
+/// #         } else if line == "DATA" {
+/// #             in_data = true; b"354 go ahead\r\n"
+/// #         } else if line == "QUIT" {
+/// #             out.write_all(b"221 bye\r\n")?; break;
+/// #         } else { b"250 ok\r\n" };
+/// #         out.write_all(reply)?;
+/// #     }
+/// #     Ok(lines)
+/// # });
+/// use std::time::Duration;
+/// use smtp_blocking::SmtpClient;
+///
+/// let mut smtp = SmtpClient::builder()
+///     .timeout(Duration::from_secs(10))
+///     .connect("127.0.0.1", port)?;
+/// let message = "From: alice@example.org\r\nTo: bob@example.net\r\nSubject: hi\r\n\r\nHello Bob.\r\n";
+/// let refused = smtp.sendmail("alice@example.org", &["bob@example.net"], message.as_bytes())?;
+/// assert!(refused.is_empty());
+/// smtp.quit()?;
+/// # let received = server.join().expect("server thread")?;
+/// # assert!(received.iter().any(|l| l == "Hello Bob."));
+/// # Ok(())
+/// # }
+/// ```
+pub struct SmtpClient {
+    opts: Builder,
+    session: Option<Session>,
+    sink: Option<TranscriptSink>,
+    body_buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for SmtpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpClient")
+            .field("opts", &self.opts)
+            .field("connected", &self.session.is_some())
+            .field("client", &self.session.as_ref().map(|s| &s.client))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where to connect.
+enum Target<'a> {
+    Tcp(&'a str, u16),
+    #[cfg(unix)]
+    Unix(&'a Path),
+}
+
+impl SmtpClient {
+    // ------------------------------------------------------------ construction
+
+    /// Settings for a new client.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// smtplib's `SMTP(host, port)`: connects and reads the greeting. Port 0 means 25.
+    pub fn new(host: &str, port: u16) -> Result<Self> {
+        Self::builder().connect(host, port)
+    }
+
+    /// smtplib's `SMTP_SSL(host, port, context=…)`: implicit TLS (port 0 means 465), the
+    /// certificate verified by `connector` against `host`.
+    pub fn new_tls(host: &str, port: u16, connector: TlsConnector) -> Result<Self> {
+        Self::builder()
+            .tls(TlsMode::Implicit)
+            .tls_connector(connector)
+            .connect(host, port)
+    }
+
+    /// smtplib's `LMTP(host, port)`: LMTP over TCP (port 0 means 2003), or over a Unix socket
+    /// when `host` starts with `/`.
+    pub fn lmtp(host: &str, port: u16) -> Result<Self> {
+        Self::builder().lmtp(true).connect(host, port)
+    }
+
+    /// LMTP over the Unix socket at `path`.
+    #[cfg(unix)]
+    pub fn lmtp_unix(path: impl AsRef<Path>) -> Result<Self> {
+        Self::builder().lmtp(true).connect_unix(path)
+    }
+
+    /// smtplib's `connect(host, port)`: (re)connects, closing any current session first, and
+    /// returns the greeting. Port 0 means the protocol's default port, or a `:port` suffix of
+    /// `host` (`"mx.example:2525"`, `"[::1]:2525"`). The TLS server name is `host`.
+    pub fn connect(&mut self, host: &str, port: u16) -> Result<OwnedReply> {
+        #[cfg(unix)]
+        if self.opts.lmtp && host.starts_with('/') {
+            return self.open(Target::Unix(Path::new(host)));
+        }
+        let (host, port) = split_host_port(host, port, self.default_port())?;
+        self.open(Target::Tcp(host, port))
+    }
+
+    /// Connects to the Unix socket at `path` and returns the greeting.
+    #[cfg(unix)]
+    pub fn connect_unix(&mut self, path: impl AsRef<Path>) -> Result<OwnedReply> {
+        self.open(Target::Unix(path.as_ref()))
+    }
+
+    fn default_port(&self) -> u16 {
+        match (self.opts.lmtp, self.opts.tls) {
+            (true, _) => LMTP_PORT,
+            (false, TlsMode::Implicit) => SMTPS_PORT,
+            (false, _) => SMTP_PORT,
+        }
+    }
+
+    fn timeouts(&self) -> Timeouts {
+        self.opts.timeouts.unwrap_or_else(|| {
+            self.opts
+                .timeout
+                .map_or_else(Timeouts::default, Timeouts::uniform)
+        })
+    }
+
+    fn connect_timeout(&self) -> Duration {
+        self.opts.timeout.unwrap_or(self.timeouts().command)
+    }
+
+    fn connector(&mut self) -> Result<TlsConnector> {
+        if let Some(c) = &self.opts.connector {
+            return Ok(c.clone());
+        }
+        let connector = TlsConnector::builder()
+            .danger_accept_invalid_certs(self.opts.insecure)
+            .danger_accept_invalid_hostnames(self.opts.insecure)
+            .build()?;
+        self.opts.connector = Some(connector.clone());
+        Ok(connector)
+    }
+
+    fn open(&mut self, target: Target<'_>) -> Result<OwnedReply> {
+        self.close();
+        if self.opts.timeout.is_some_and(|t| t.is_zero()) {
+            return Err(Error::InvalidSetting(
+                "a zero timeout is not supported (non-blocking sockets)".into(),
+            ));
+        }
+        let connect_timeout = self.connect_timeout();
+        let (stream, server_name, local_ip, loopback) = match target {
+            Target::Tcp(host, port) => {
+                let tcp = connect_tcp(host, port, self.opts.source_address, connect_timeout)?;
+                tcp.set_nodelay(true)?;
+                let loopback = tcp.peer_addr().is_ok_and(|a| is_loopback(a.ip()));
+                let local_ip = tcp.local_addr().ok().map(|a| a.ip());
+                (Stream::Tcp(tcp), host.to_owned(), local_ip, loopback)
+            }
+            #[cfg(unix)]
+            Target::Unix(path) => {
+                let unix = UnixStream::connect(path)?;
+                (Stream::Unix(unix), "localhost".to_owned(), None, true)
+            }
+        };
+        let mut io = Transport::Plain(stream);
+        if self.opts.tls == TlsMode::Implicit {
+            let connector = self.connector()?;
+            io.upgrade(&connector, &server_name, connect_timeout)
+                .map_err(|e| handshake_error(e, connect_timeout))?;
+        }
+        let hello_name = self
+            .opts
+            .local_hostname
+            .clone()
+            .unwrap_or_else(|| default_hello_name(local_ip));
+        let mut config = Config::new(hello_name);
+        config.lmtp = self.opts.lmtp;
+        config.tls = self.opts.tls;
+        config.setup = if self.opts.hello_on_connect
+            || matches!(self.opts.tls, TlsMode::Opportunistic | TlsMode::Required)
+        {
+            Setup::Automatic
+        } else {
+            Setup::Manual
+        };
+        config.allow_auth_without_tls = self.opts.allow_plaintext_auth || loopback;
+        config.pipelining = self.opts.pipelining;
+        config.chunking = self.opts.chunking;
+        config.bare_line_endings = self.opts.bare_line_endings;
+        // Always on: the adapter hands lines to the sink, or drops them.
+        config.transcript = true;
+        config.timeouts = self.timeouts();
+        config.limits = self.opts.limits;
+        self.session = Some(Session {
+            client: Client::new(config, Instant::now()),
+            io,
+            server_name,
+            read_buf: vec![0; READ_BUF].into_boxed_slice(),
+        });
+        self.drive(None, |_, event| match event {
+            Some(Event::Ready) => Some(Ok(())),
+            _ => None,
+        })?;
+        self.greeting().cloned().ok_or(Error::NotConnected)
+    }
+
+    // ------------------------------------------------------------ getters
+
+    /// Whether a session is open.
+    pub fn is_connected(&self) -> bool {
+        self.session.is_some()
+    }
+
+    /// The core session, for everything the getters below do not cover.
+    pub fn session(&self) -> Option<&Client> {
+        self.session.as_ref().map(|s| &s.client)
+    }
+
+    /// The greeting reply.
+    pub fn greeting(&self) -> Option<&OwnedReply> {
+        self.session()?.greeting()
+    }
+
+    /// The last EHLO/LHLO reply (smtplib's `ehlo_resp`).
+    pub fn ehlo_response(&self) -> Option<&OwnedReply> {
+        self.session()?.ehlo_response()
+    }
+
+    /// The last HELO reply (smtplib's `helo_resp`).
+    pub fn helo_response(&self) -> Option<&OwnedReply> {
+        self.session()?.helo_response()
+    }
+
+    /// Whether the last hello was a successful EHLO/LHLO (smtplib's `does_esmtp`).
+    pub fn does_esmtp(&self) -> bool {
+        self.session().is_some_and(Client::does_esmtp)
+    }
+
+    /// The server's capabilities from the last EHLO (smtplib's `esmtp_features`).
+    pub fn capabilities(&self) -> Option<&Capabilities> {
+        self.session()?.capabilities()
+    }
+
+    /// smtplib's `has_extn`: whether the last EHLO advertised `name` (case-insensitive).
+    pub fn has_extn(&self, name: &str) -> bool {
+        self.session().is_some_and(|c| c.has_extn(name))
+    }
+
+    /// Whether the connection is TLS (implicit, or after STARTTLS).
+    pub fn is_secure(&self) -> bool {
+        self.session().is_some_and(Client::is_secure)
+    }
+
+    /// The name sent with EHLO/HELO/LHLO in this session (smtplib's `local_hostname`).
+    pub fn local_hostname(&self) -> Option<&Domain> {
+        self.session().map(|c| &c.config().hello_name)
+    }
+
+    /// The TLS server name: the host connected to (`localhost` for a Unix socket).
+    pub fn server_name(&self) -> Option<&str> {
+        self.session.as_ref().map(|s| s.server_name.as_str())
+    }
+
+    // ------------------------------------------------------------ transcript
+
+    /// smtplib's `set_debuglevel`: print the transcript (`C: …` / `S: …`, AUTH payloads
+    /// redacted) to standard error, or stop.
+    pub fn set_transcript(&mut self, on: bool) {
+        self.sink = on.then(|| Box::new(print_to_stderr) as TranscriptSink);
+    }
+
+    /// Hands every transcript line to `sink` from now on.
+    pub fn set_transcript_sink(&mut self, sink: impl FnMut(&TranscriptEntry) + Send + 'static) {
+        self.sink = Some(Box::new(sink));
+    }
+
+    // ------------------------------------------------------------ commands
+
+    /// smtplib's `helo()`: `HELO`, returns the reply whatever its code.
+    pub fn helo(&mut self) -> Result<OwnedReply> {
+        self.single(|c| c.hello(Hello::Helo))
+    }
+
+    /// smtplib's `ehlo()`: `EHLO` (`LHLO` for LMTP), returns the reply whatever its code; a `250`
+    /// sets the capabilities.
+    pub fn ehlo(&mut self) -> Result<OwnedReply> {
+        self.single(|c| c.hello(Hello::Ehlo))
+    }
+
+    /// smtplib's `ehlo_or_helo_if_needed()`: unless a hello succeeded already, EHLO then HELO;
+    /// both refused is [`Error::HeloRefused`] with HELO's reply.
+    pub fn ehlo_or_helo_if_needed(&mut self) -> Result<()> {
+        let session = self.session.as_ref().ok_or(Error::NotConnected)?;
+        if session.client.said_hello() {
+            return Ok(());
+        }
+        let reply = self.single(|c| c.hello(Hello::EhloOrHelo))?;
+        if reply.code().is_positive_completion() {
+            Ok(())
+        } else {
+            Err(Error::HeloRefused(reply))
+        }
+    }
+
+    /// smtplib's `verify()`: `VRFY address`.
+    pub fn verify(&mut self, address: &str) -> Result<OwnedReply> {
+        let arg = Argument::try_from(address)?;
+        self.single(|c| c.verify(&arg))
+    }
+
+    /// smtplib's `expn()`: `EXPN list`.
+    pub fn expn(&mut self, list: &str) -> Result<OwnedReply> {
+        let arg = Argument::try_from(list)?;
+        self.single(|c| c.expn(&arg))
+    }
+
+    /// smtplib's `help()`: `HELP [topic]`.
+    pub fn help(&mut self, topic: Option<&str>) -> Result<OwnedReply> {
+        let arg = topic.map(Argument::try_from).transpose()?;
+        self.single(|c| c.help(arg.as_ref()))
+    }
+
+    /// smtplib's `noop()`.
+    pub fn noop(&mut self) -> Result<OwnedReply> {
+        self.single(|c| c.noop(None))
+    }
+
+    /// smtplib's `rset()`.
+    pub fn rset(&mut self) -> Result<OwnedReply> {
+        self.single(Client::rset)
+    }
+
+    /// smtplib's `docmd()`: sends one raw command line (validated: no CR, LF or other control)
+    /// and returns the reply. The session does not interpret it.
+    pub fn docmd(&mut self, line: &str) -> Result<OwnedReply> {
+        let arg = Argument::try_from(line)?;
+        self.single(|c| c.raw(&arg))
+    }
+
+    /// smtplib's `mail()`: `MAIL FROM:<from> [params]`, returns the reply whatever its code.
+    /// `""` or `"<>"` is the null reverse-path. SMTPUTF8 is added when `from` needs it (and
+    /// refused with [`UsageError::Unsupported`] when the server lacks it).
+    pub fn mail(&mut self, from: &str, params: MailParams) -> Result<OwnedReply> {
+        let from = ReversePath::try_from(from)?;
+        self.single(|c| c.mail(from, params))
+    }
+
+    /// smtplib's `rcpt()`: `RCPT TO:<to> [params]`, returns the reply whatever its code.
+    pub fn rcpt(&mut self, to: &str, params: RcptParams) -> Result<OwnedReply> {
+        let to = Mailbox::try_from(to)?;
+        self.single(|c| c.rcpt(to, params))
+    }
+
+    /// smtplib's `data()`: `DATA`, then the message read from `message` and streamed (line ends
+    /// normalised to CRLF, dots stuffed, a final CRLF added when missing), then the end-of-data
+    /// reply, returned whatever its code. `DATA` not answered `354` is
+    /// [`Error::DataRefused`]. For LMTP the last per-recipient reply is returned; see
+    /// [`data_per_recipient`](Self::data_per_recipient).
+    pub fn data(&mut self, message: impl Read) -> Result<OwnedReply> {
+        let mut replies = self.data_per_recipient(message)?;
+        replies.pop().ok_or(Error::NotConnected)
+    }
+
+    /// [`data`](Self::data) returning every reply after the body: one for SMTP, one per
+    /// recipient accepted since [`mail`](Self::mail) for LMTP (RFC 2033 §4.2).
+    pub fn data_per_recipient(&mut self, mut message: impl Read) -> Result<Vec<OwnedReply>> {
+        let id = self.enqueue(Client::data)?;
+        let mut replies = Vec::new();
+        let mut body_started = false;
+        self.drive(Some(&mut message), |client, event| match event {
+            Some(Event::BodyWanted(i)) if i == id => {
+                body_started = true;
+                None
+            }
+            Some(Event::Reply { id: i, reply }) if i == id => {
+                if !body_started {
+                    return Some(Err(Error::DataRefused {
+                        reply,
+                        refused: Vec::new(),
+                    }));
+                }
+                replies.push(reply);
+                None
+            }
+            None if !replies.is_empty() && !client.is_busy() => Some(Ok(())),
+            _ => None,
+        })?;
+        Ok(replies)
+    }
+
+    /// smtplib's `login(user, password)`: says hello if needed, then tries CRAM-MD5, PLAIN and
+    /// LOGIN in that order among those offered, until one succeeds. Refused credentials are
+    /// [`Error::AuthFailed`]; no usable mechanism is
+    /// [`UsageError::NoSuitableMechanism`]; AUTH not offered is [`UsageError::Unsupported`].
+    pub fn login(&mut self, user: &str, password: &str) -> Result<OwnedReply> {
+        self.ehlo_or_helo_if_needed()?;
+        let id = self.enqueue(|c| c.login(user, password))?;
+        self.wait_auth(id)
+    }
+
+    /// smtplib's `auth(mechanism, authobject)`: AUTH with any SASL mechanism (see
+    /// [`smtp_proto::sasl`]: PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER, EXTERNAL, or your
+    /// own). The mechanism must be offered; it is never silently replaced by another.
+    pub fn auth(&mut self, mechanism: Box<dyn Mechanism>) -> Result<OwnedReply> {
+        self.ehlo_or_helo_if_needed()?;
+        let id = self.enqueue(|c| c.authenticate(mechanism))?;
+        self.wait_auth(id)
+    }
+
+    fn wait_auth(&mut self, id: RequestId) -> Result<OwnedReply> {
+        self.drive(None, |_, event| match event {
+            Some(Event::Authenticated { id: i, reply }) if i == id => Some(Ok(reply)),
+            Some(Event::AuthFailed { id: i, reply }) if i == id => {
+                Some(Err(Error::AuthFailed(reply)))
+            }
+            _ => None,
+        })
+    }
+
+    /// smtplib's `starttls()`: says hello if needed, sends STARTTLS and, on `220`, does the TLS
+    /// handshake (certificate and host name verified unless configured otherwise). The
+    /// capabilities are forgotten afterwards: the next command that needs them says EHLO again.
+    /// Any reply but `220` is [`Error::StartTlsRefused`]; STARTTLS not offered is
+    /// [`UsageError::Unsupported`].
+    pub fn starttls(&mut self) -> Result<OwnedReply> {
+        self.ehlo_or_helo_if_needed()?;
+        let reply = self.single(Client::starttls)?;
+        if reply.code() == smtp_proto::ReplyCode::READY {
+            Ok(reply)
+        } else {
+            Err(Error::StartTlsRefused(reply))
+        }
+    }
+
+    /// A whole mail transaction: MAIL, every RCPT, DATA or BDAT with the body streamed from
+    /// `message` in constant memory, and every reply attributed. Refusals are not errors here:
+    /// they are in the [`MailReport`]. Says hello first if needed.
+    pub fn send_mail(&mut self, envelope: Envelope, mut message: impl Read) -> Result<MailReport> {
+        self.ehlo_or_helo_if_needed()?;
+        let id = self.enqueue(|c| c.send_mail(envelope))?;
+        self.drive(Some(&mut message), |_, event| match event {
+            Some(Event::MailDone(report)) if report.id == id => Some(Ok(report)),
+            _ => None,
+        })
+    }
+
+    /// smtplib's `sendmail(from_addr, to_addrs, msg)`: sends `message` (streamed) to every
+    /// recipient and returns those refused, with their replies. Sender refused, every recipient
+    /// refused and data refused are errors, as in smtplib; SMTPUTF8 is used when an address
+    /// needs it. The message is declared 7-bit: use [`sendmail_with`](Self::sendmail_with) with
+    /// [`Content::EightBit`] for 8-bit bodies.
+    pub fn sendmail(&mut self, from: &str, to: &[&str], message: impl Read) -> Result<Refused> {
+        let envelope = envelope(from, to.iter().copied())?;
+        self.sendmail_with(envelope, message)
+    }
+
+    /// [`sendmail`](Self::sendmail) with a full [`Envelope`] (MAIL/RCPT parameters, declared
+    /// size and content).
+    pub fn sendmail_with(&mut self, envelope: Envelope, message: impl Read) -> Result<Refused> {
+        let sender = envelope.from.to_string();
+        let report = self.send_mail(envelope, message)?;
+        outcome_to_result(report, sender)
+    }
+
+    /// smtplib's `send_message(msg)`: the envelope is taken from the message's headers — the
+    /// `Resent-` block when there is exactly one (`Resent-Date`), else `Sender` or `From` for
+    /// the sender and `To`, `Bcc`, `Cc` for the recipients — and the message is sent without
+    /// its `Bcc` and `Resent-Bcc` fields. SMTPUTF8 (with `BODY=8BITMIME`) is used when an
+    /// address needs it; 8-bit header bytes declare `BODY=8BITMIME` too. Only the header block
+    /// is held in memory ([`MAX_HEADER_BLOCK`](crate::MAX_HEADER_BLOCK)); the body streams.
+    pub fn send_message(&mut self, message: impl Read) -> Result<Refused> {
+        self.send_message_with(message, None, None)
+    }
+
+    /// [`send_message`](Self::send_message) with an explicit sender and/or recipients (smtplib's
+    /// `from_addr`, `to_addrs`), which override the headers'.
+    pub fn send_message_with(
+        &mut self,
+        mut message: impl Read,
+        from: Option<&str>,
+        to: Option<&[&str]>,
+    ) -> Result<Refused> {
+        self.ehlo_or_helo_if_needed()?;
+        let prepared = message::prepare(&mut message)?;
+        let from = match from {
+            Some(f) => f.to_owned(),
+            None => prepared.from.clone().ok_or_else(|| {
+                Error::Message("no Sender or From header to take the sender from".into())
+            })?,
+        };
+        let mut envelope = match to {
+            Some(to) => envelope(&from, to.iter().copied())?,
+            None => envelope(&from, prepared.to.iter().map(String::as_str))?,
+        };
+        let eight_bit_mime = self
+            .capabilities()
+            .is_some_and(|c| c.supports(Extension::EightBitMime));
+        if prepared.eight_bit_head || (envelope.needs_smtputf8() && eight_bit_mime) {
+            envelope.content = Content::EightBit;
+        }
+        let body = prepared
+            .head
+            .as_slice()
+            .chain(prepared.body_start.as_slice())
+            .chain(message);
+        self.sendmail_with(envelope, body)
+    }
+
+    /// smtplib's `quit()`: QUIT after anything queued, then closes the connection. A server that
+    /// closes without answering QUIT is fine.
+    pub fn quit(&mut self) -> Result<()> {
+        let session = self.session.as_mut().ok_or(Error::NotConnected)?;
+        session.client.quit();
+        let result = self.drive(None, |_, event| match event {
+            Some(Event::Closed(None)) => Some(Ok(())),
+            _ => None,
+        });
+        self.close();
+        result
+    }
+
+    /// smtplib's `close()`: closes the connection without a word. Idempotent.
+    pub fn close(&mut self) {
+        if let Some(session) = self.session.take() {
+            session.io.shutdown();
+        }
+    }
+
+    // ------------------------------------------------------------ the loop
+
+    fn enqueue(
+        &mut self,
+        mutator: impl FnOnce(&mut Client) -> std::result::Result<RequestId, UsageError>,
+    ) -> Result<RequestId> {
+        let session = self.session.as_mut().ok_or(Error::NotConnected)?;
+        Ok(mutator(&mut session.client)?)
+    }
+
+    /// A request completed by one `Event::Reply`.
+    fn single(
+        &mut self,
+        mutator: impl FnOnce(&mut Client) -> std::result::Result<RequestId, UsageError>,
+    ) -> Result<OwnedReply> {
+        let id = self.enqueue(mutator)?;
+        self.drive(None, |_, event| match event {
+            Some(Event::Reply { id: i, reply }) if i == id => Some(Ok(reply)),
+            _ => None,
+        })
+    }
+
+    /// Runs the session until `until` returns a result. `until` sees every event except
+    /// `UpgradeTls`, `BodyWanted` and `Closed(Some(_))` (handled here), and `None` each time the
+    /// event queue is empty. Errors that end the session close it.
+    fn drive<T>(
+        &mut self,
+        body: Option<&mut dyn Read>,
+        until: impl FnMut(&Client, Option<Event>) -> Option<Result<T>>,
+    ) -> Result<T> {
+        let result = self.run(body, until);
+        let ended = self.session.as_ref().is_some_and(|s| s.client.is_closed());
+        if ended || result.as_ref().is_err_and(Error::is_fatal) {
+            self.close();
+        }
+        result
+    }
+
+    fn run<T>(
+        &mut self,
+        mut body: Option<&mut dyn Read>,
+        mut until: impl FnMut(&Client, Option<Event>) -> Option<Result<T>>,
+    ) -> Result<T> {
+        let mut open_body: Option<RequestId> = None;
+        loop {
+            // Events first, so that a body wanted at once leaves with its envelope.
+            loop {
+                self.flush_transcript();
+                let session = self.session.as_mut().ok_or(Error::NotConnected)?;
+                let Some(event) = session.client.poll_event() else {
+                    break;
+                };
+                match event {
+                    Event::UpgradeTls => self.upgrade()?,
+                    Event::BodyWanted(id) => {
+                        open_body = Some(id);
+                        if let Some(done) = until(&session.client, Some(Event::BodyWanted(id))) {
+                            return done;
+                        }
+                    }
+                    Event::Closed(Some(error)) => return Err(Error::Smtp(error)),
+                    Event::Closed(None) => {
+                        return until(&session.client, Some(Event::Closed(None)))
+                            .unwrap_or(Err(Error::NotConnected));
+                    }
+                    other => {
+                        if let Some(done) = until(&session.client, Some(other)) {
+                            return done;
+                        }
+                    }
+                }
+            }
+            let session = self.session.as_mut().ok_or(Error::NotConnected)?;
+            if let Some(done) = until(&session.client, None) {
+                return done;
+            }
+            // Feed the body while the client has room for it.
+            let mut fed = false;
+            if let Some(id) = open_body {
+                match session.client.body(id) {
+                    None => open_body = None,
+                    Some(mut writer) => {
+                        let room = writer.room();
+                        if room > 0 {
+                            if self.body_buf.len() < BODY_BUF {
+                                self.body_buf.resize(BODY_BUF, 0);
+                            }
+                            let buf = self.body_buf.get_mut(..room.min(BODY_BUF));
+                            let buf = buf.unwrap_or_default();
+                            let n = match body.as_deref_mut() {
+                                Some(source) => read_retrying(source, buf)?,
+                                None => 0,
+                            };
+                            // An encoding error ends the session; `Closed` reports it.
+                            match buf.get(..n) {
+                                Some(bytes) if n > 0 => {
+                                    if writer.write(bytes).is_ok_and(|took| took < n) {
+                                        // `room()` promised space for all of it.
+                                        return Err(Error::Io(io::Error::other(
+                                            "internal: the body writer took less than its room",
+                                        )));
+                                    }
+                                }
+                                _ => {
+                                    open_body = None;
+                                    let _ = writer.finish();
+                                }
+                            }
+                            fed = true;
+                        }
+                    }
+                }
+            }
+            self.transmit()?;
+            let session = self.session.as_mut().ok_or(Error::NotConnected)?;
+            if fed || session.client.is_closed() {
+                continue;
+            }
+            self.receive(open_body.is_some())?;
+        }
+    }
+
+    /// Writes whatever the client lends, as few writes as the socket allows.
+    fn transmit(&mut self) -> Result<()> {
+        let session = self.session.as_mut().ok_or(Error::NotConnected)?;
+        let default_wait = session.client.config().timeouts.command;
+        loop {
+            let now = Instant::now();
+            if session.client.poll_transmit(now).is_none() {
+                return Ok(());
+            }
+            let wait = match session.client.poll_timeout() {
+                Some(deadline) if deadline <= now => {
+                    session.client.handle_timeout(now);
+                    continue;
+                }
+                Some(deadline) => deadline - now,
+                None => default_wait,
+            };
+            session.io.set_timeouts(wait, wait)?;
+            let Some(bytes) = session.client.poll_transmit(now) else {
+                return Ok(());
+            };
+            match session.io.write(bytes) {
+                Ok(0) => return Err(Error::Io(ErrorKind::WriteZero.into())),
+                Ok(n) => session.client.handle_written(n, Instant::now()),
+                Err(e) if is_timeout(&e) => session.client.handle_timeout(Instant::now()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if is_disconnect(&e) => {
+                    drain_after_write_failure(session);
+                    return Ok(());
+                }
+                Err(e) => return Err(Error::Io(e)),
+            }
+        }
+    }
+
+    /// Waits for bytes or the next deadline, then feeds exactly one input.
+    fn receive(&mut self, body_open: bool) -> Result<()> {
+        let session = self.session.as_mut().ok_or(Error::NotConnected)?;
+        let now = Instant::now();
+        let wait = match session.client.poll_timeout() {
+            Some(deadline) if deadline <= now => {
+                session.client.handle_timeout(now);
+                return Ok(());
+            }
+            Some(deadline) => deadline - now,
+            None if session.client.is_busy() || body_open => session.client.config().timeouts.command,
+            None => {
+                return Err(Error::Io(io::Error::other(
+                    "internal: the session has nothing to wait for",
+                )))
+            }
+        };
+        session.io.set_timeouts(wait, wait)?;
+        match session.io.read(&mut session.read_buf) {
+            Ok(0) => session.client.handle_eof(Instant::now()),
+            Ok(n) => {
+                let bytes = session.read_buf.get(..n).unwrap_or_default();
+                session.client.handle_input(bytes, Instant::now());
+            }
+            Err(e) if is_timeout(&e) => session.client.handle_timeout(Instant::now()),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if is_disconnect(&e) => session.client.handle_eof(Instant::now()),
+            Err(e) => return Err(Error::Io(e)),
+        }
+        Ok(())
+    }
+
+    /// The server accepted STARTTLS: handshake on the same socket, bounded by the deadline.
+    fn upgrade(&mut self) -> Result<()> {
+        let connector = self.connector()?;
+        let command = self.timeouts().command;
+        let session = self.session.as_mut().ok_or(Error::NotConnected)?;
+        let now = Instant::now();
+        let wait = session
+            .client
+            .poll_timeout()
+            .map_or(command, |d| d.saturating_duration_since(now));
+        session
+            .io
+            .upgrade(&connector, &session.server_name, wait)
+            .map_err(|e| handshake_error(e, command))?;
+        session.client.handle_tls_established(Instant::now());
+        Ok(())
+    }
+
+    fn flush_transcript(&mut self) {
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        while let Some(entry) = session.client.poll_transcript() {
+            if let Some(sink) = self.sink.as_mut() {
+                sink(&entry);
+            }
+        }
+    }
+}
+
+/// Maps a transaction's report to smtplib's `sendmail` result.
+fn outcome_to_result(report: MailReport, sender: String) -> Result<Refused> {
+    let refused: Refused = report
+        .refused()
+        .map(|(m, r)| (m.clone(), r.clone()))
+        .collect();
+    match report.outcome {
+        MailOutcome::Accepted(_) => Ok(refused),
+        MailOutcome::SenderRefused(reply) => Err(Error::SenderRefused { sender, reply }),
+        MailOutcome::RecipientsRefused => Err(Error::RecipientsRefused(refused)),
+        MailOutcome::DataRefused(reply) => Err(Error::DataRefused { reply, refused }),
+        // `MailOutcome` is non-exhaustive: a future outcome is reported, never taken as success.
+        _ => Err(Error::Message("unknown mail outcome".into())),
+    }
+}
+
+/// An envelope from text addresses (validated: CR, LF and other controls are refused).
+pub fn envelope<'a>(from: &str, to: impl IntoIterator<Item = &'a str>) -> Result<Envelope> {
+    let from = ReversePath::try_from(from)?;
+    let to = to
+        .into_iter()
+        .map(Mailbox::try_from)
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(Envelope::new(from, to))
+}
+
+fn read_retrying(source: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
+    loop {
+        match source.read(buf) {
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            other => return Ok(other?),
+        }
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
+fn is_disconnect(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::BrokenPipe
+            | ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::UnexpectedEof
+    )
+}
+
+/// The write failed because the peer went away: read what it said last (often the reason, as a
+/// `421` or `554`), briefly, then report the end of stream.
+fn drain_after_write_failure(session: &mut Session) {
+    let until = Instant::now() + DRAIN_AFTER_WRITE_FAILURE;
+    while !session.client.is_closed() {
+        let now = Instant::now();
+        if now >= until || session.io.set_timeouts(until - now, until - now).is_err() {
+            break;
+        }
+        match session.io.read(&mut session.read_buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                let bytes = session.read_buf.get(..n).unwrap_or_default();
+                session.client.handle_input(bytes, Instant::now());
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    session.client.handle_eof(Instant::now());
+}
+
+fn handshake_error(e: HandshakeFailure, after: Duration) -> Error {
+    match e {
+        HandshakeFailure::Tls(e) => Error::Tls(e),
+        HandshakeFailure::Timeout => Error::timeout(Stage::TlsHandshake, after),
+        HandshakeFailure::Io(e) => Error::Io(e),
+    }
+}
+
+fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+    }
+}
+
+/// `host` and `port`, taking a `:port` suffix of `host` when `port` is 0.
+fn split_host_port(host: &str, port: u16, default: u16) -> Result<(&str, u16)> {
+    let host = host.trim();
+    if host.is_empty() {
+        return Err(Error::InvalidSetting("empty host".into()));
+    }
+    if port != 0 {
+        return Ok((strip_brackets(host), port));
+    }
+    let split = match host.rsplit_once(':') {
+        // `[v6]:port` or `name:port`; a bare IPv6 address has more than one colon.
+        Some((h, p)) if h.ends_with(']') || !h.contains(':') => Some((h, p)),
+        _ => None,
+    };
+    match split {
+        Some((h, p)) => {
+            let port = p
+                .parse()
+                .map_err(|_| Error::InvalidSetting(format!("nonnumeric port {p:?}")))?;
+            Ok((strip_brackets(h), port))
+        }
+        None => Ok((strip_brackets(host), default)),
+    }
+}
+
+fn strip_brackets(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
+/// Connects to the first address of `host` that answers, each attempt bounded by `timeout`.
+fn connect_tcp(
+    host: &str,
+    port: u16,
+    source: Option<SocketAddr>,
+    timeout: Duration,
+) -> Result<TcpStream> {
+    let mut last = None;
+    for addr in (host, port).to_socket_addrs()? {
+        if source.is_some_and(|s| s.is_ipv4() != addr.is_ipv4()) {
+            continue;
+        }
+        let attempt = match source {
+            None => TcpStream::connect_timeout(&addr, timeout),
+            Some(source) => connect_from(source, addr, timeout),
+        };
+        match attempt {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(Error::Io(last.unwrap_or_else(|| {
+        io::Error::new(
+            ErrorKind::NotFound,
+            format!("{host}: no usable address found"),
+        )
+    })))
+}
+
+fn connect_from(source: SocketAddr, addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+    use socket2::{Domain as SockDomain, Protocol, Socket, Type};
+    let socket = Socket::new(
+        SockDomain::for_address(addr),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    socket.bind(&source.into())?;
+    socket.connect_timeout(&addr.into(), timeout)?;
+    Ok(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_splitting() {
+        assert_eq!(split_host_port("mx", 0, 25).ok(), Some(("mx", 25)));
+        assert_eq!(split_host_port("mx:2525", 0, 25).ok(), Some(("mx", 2525)));
+        assert_eq!(split_host_port("mx:2525", 26, 25).ok(), Some(("mx:2525", 26)));
+        assert_eq!(split_host_port("[::1]:2525", 0, 25).ok(), Some(("::1", 2525)));
+        assert_eq!(split_host_port("::1", 0, 25).ok(), Some(("::1", 25)));
+        assert_eq!(split_host_port("[::1]", 7, 25).ok(), Some(("::1", 7)));
+        assert!(matches!(
+            split_host_port("mx:abc", 0, 25),
+            Err(Error::InvalidSetting(_))
+        ));
+        assert!(matches!(
+            split_host_port(" ", 0, 25),
+            Err(Error::InvalidSetting(_))
+        ));
+    }
+
+    #[test]
+    fn loopback_detection() {
+        assert!(is_loopback("127.0.0.2".parse().expect("ip")));
+        assert!(is_loopback("::1".parse().expect("ip")));
+        assert!(is_loopback("::ffff:127.0.0.1".parse().expect("ip")));
+        assert!(!is_loopback("192.0.2.1".parse().expect("ip")));
+    }
+
+    #[test]
+    fn zero_timeout_is_refused_before_connecting() {
+        let mut client = SmtpClient::builder().timeout(Duration::ZERO).build();
+        assert!(matches!(
+            client.connect("127.0.0.1", 1),
+            Err(Error::InvalidSetting(_))
+        ));
+    }
+
+    #[test]
+    fn commands_without_a_session_are_not_connected() {
+        let mut client = SmtpClient::builder().build();
+        assert!(matches!(client.noop(), Err(Error::NotConnected)));
+        assert!(matches!(client.quit(), Err(Error::NotConnected)));
+        client.close();
+        assert!(!client.is_connected());
+    }
+}

@@ -1,0 +1,145 @@
+//! The adapter's error type: transport failures, the core's errors, and smtplib-like outcomes.
+
+use std::io;
+
+use smtp_proto::client::Stage;
+use smtp_proto::command::{InvalidInput, Mailbox};
+use smtp_proto::{OwnedReply, UsageError};
+
+/// Recipients refused by the server, with the refusing reply, in envelope order (smtplib's
+/// `sendmail` return value and the payload of `SMTPRecipientsRefused`).
+///
+/// For SMTP these are refusals at `RCPT`; for LMTP also the per-recipient replies after the data.
+pub type Refused = Vec<(Mailbox, OwnedReply)>;
+
+/// Everything that can go wrong. See the [crate docs](crate#errors-and-smtplibs-exceptions) for
+/// the map from smtplib's exceptions.
+///
+/// Variants from [`Io`](Self::Io) to [`Smtp`](Self::Smtp) end the session (the socket is
+/// closed); the smtplib-like outcomes ([`HeloRefused`](Self::HeloRefused) to
+/// [`DataRefused`](Self::DataRefused)) and [`Usage`](Self::Usage) /
+/// [`InvalidInput`](Self::InvalidInput) leave it usable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A socket error: the connection could not be made, or failed (the session is over).
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+    /// The TLS handshake failed: certificate or host name not trusted, protocol error.
+    #[error("TLS error: {0}")]
+    Tls(#[from] native_tls::Error),
+    /// The session ended: what the core reported (timeout, malformed reply, unexpected EOF,
+    /// `421`, STARTTLS injection, …).
+    #[error(transparent)]
+    Smtp(#[from] smtp_proto::Error),
+    /// The session cannot do this now (nothing was sent): not connected, extension not offered,
+    /// AUTH without TLS, …
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// An address, name or argument was refused before it could reach the wire (CR, LF, NUL, …;
+    /// smtplib's `ValueError`).
+    #[error("invalid input: {0}")]
+    InvalidInput(#[from] InvalidInput),
+    /// A setting that cannot work (a zero timeout, an empty host, a port that is not a number).
+    #[error("invalid setting: {0}")]
+    InvalidSetting(String),
+    /// The message given to `send_message` cannot be used (its headers cannot be read, more than
+    /// one `Resent-` block, no sender or no recipient found).
+    #[error("unusable message: {0}")]
+    Message(String),
+    /// No session: never connected, or closed (smtplib's "please run connect() first").
+    #[error("not connected")]
+    NotConnected,
+    /// EHLO and HELO (or LHLO) were refused (smtplib's `SMTPHeloError`).
+    #[error("hello refused: {0}")]
+    HeloRefused(OwnedReply),
+    /// STARTTLS was answered with something other than `220` (smtplib raises
+    /// `SMTPResponseException`); the session is still plaintext.
+    #[error("STARTTLS refused: {0}")]
+    StartTlsRefused(OwnedReply),
+    /// Authentication failed (smtplib's `SMTPAuthenticationError`).
+    #[error("authentication failed: {0}")]
+    AuthFailed(OwnedReply),
+    /// `MAIL FROM` was refused (smtplib's `SMTPSenderRefused`).
+    #[error("sender {sender} refused: {reply}")]
+    SenderRefused {
+        /// The sender as given.
+        sender: String,
+        /// The server's reply.
+        reply: OwnedReply,
+    },
+    /// Every recipient was refused (smtplib's `SMTPRecipientsRefused`); no body was sent.
+    #[error("all recipients refused")]
+    RecipientsRefused(Refused),
+    /// `DATA`, a `BDAT` chunk or the end of data was refused (smtplib's `SMTPDataError`).
+    #[error("message data refused: {reply}")]
+    DataRefused {
+        /// The refusing reply (LMTP: the last per-recipient reply).
+        reply: OwnedReply,
+        /// LMTP: the recipients refused after the data (empty for SMTP).
+        refused: Refused,
+    },
+}
+
+/// A shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Whether this is a timeout: a reply, a write, the TLS handshake or the connect took too
+    /// long.
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            Self::Smtp(smtp_proto::Error::Timeout { .. }) => true,
+            Self::Io(e) => matches!(
+                e.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+            ),
+            _ => false,
+        }
+    }
+
+    /// Whether the session is over after this error (reconnect to go on).
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            Self::Io(_) | Self::Tls(_) | Self::Smtp(_) | Self::NotConnected
+        )
+    }
+
+    /// The server reply carried by the error, if any.
+    pub fn reply(&self) -> Option<&OwnedReply> {
+        match self {
+            Self::HeloRefused(r)
+            | Self::StartTlsRefused(r)
+            | Self::AuthFailed(r)
+            | Self::SenderRefused { reply: r, .. }
+            | Self::DataRefused { reply: r, .. } => Some(r),
+            Self::Smtp(smtp_proto::Error::Rejected { reply, .. })
+            | Self::Smtp(smtp_proto::Error::Unexpected { reply, .. })
+            | Self::Smtp(smtp_proto::Error::HelloRefused(reply))
+            | Self::Smtp(smtp_proto::Error::StartTlsRefused(reply))
+            | Self::Smtp(smtp_proto::Error::AuthLoop(reply)) => Some(reply),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn timeout(stage: Stage, after: std::time::Duration) -> Self {
+        Self::Smtp(smtp_proto::Error::Timeout { stage, after })
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Io(io) => io,
+            other => {
+                let kind = if other.is_timeout() {
+                    io::ErrorKind::TimedOut
+                } else {
+                    io::ErrorKind::Other
+                };
+                Self::new(kind, other)
+            }
+        }
+    }
+}
