@@ -967,7 +967,9 @@ impl SmtpClient {
                 return Ok(());
             }
             Some(deadline) => deadline - now,
-            None if session.client.is_busy() || body_open => session.client.config().timeouts.command,
+            None if session.client.is_busy() || body_open => {
+                session.client.config().timeouts.command
+            }
             None => {
                 return Err(Error::Io(io::Error::other(
                     "internal: the session has nothing to wait for",
@@ -1101,7 +1103,9 @@ fn handshake_error(e: HandshakeFailure, after: Duration) -> Error {
 fn is_loopback(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
     }
 }
 
@@ -1185,8 +1189,14 @@ mod tests {
     fn host_port_splitting() {
         assert_eq!(split_host_port("mx", 0, 25).ok(), Some(("mx", 25)));
         assert_eq!(split_host_port("mx:2525", 0, 25).ok(), Some(("mx", 2525)));
-        assert_eq!(split_host_port("mx:2525", 26, 25).ok(), Some(("mx:2525", 26)));
-        assert_eq!(split_host_port("[::1]:2525", 0, 25).ok(), Some(("::1", 2525)));
+        assert_eq!(
+            split_host_port("mx:2525", 26, 25).ok(),
+            Some(("mx:2525", 26))
+        );
+        assert_eq!(
+            split_host_port("[::1]:2525", 0, 25).ok(),
+            Some(("::1", 2525))
+        );
         assert_eq!(split_host_port("::1", 0, 25).ok(), Some(("::1", 25)));
         assert_eq!(split_host_port("[::1]", 7, 25).ok(), Some(("::1", 7)));
         assert!(matches!(

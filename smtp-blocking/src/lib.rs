@@ -102,9 +102,7 @@ mod local_name;
 mod message;
 mod transport;
 
-pub use client::{
-    envelope, Builder, SmtpClient, TranscriptSink, LMTP_PORT, SMTPS_PORT, SMTP_PORT,
-};
+pub use client::{envelope, Builder, SmtpClient, TranscriptSink, LMTP_PORT, SMTPS_PORT, SMTP_PORT};
 pub use error::{Error, Refused, Result};
 pub use local_name::fqdn;
 pub use message::MAX_HEADER_BLOCK;

@@ -50,9 +50,8 @@ pub(crate) fn default_hello_name(local: Option<IpAddr>) -> Domain {
     }
     match local {
         Some(ip) => Domain::address_literal(ip),
-        None => Domain::try_from("localhost").unwrap_or_else(|_| {
-            Domain::address_literal(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
-        }),
+        None => Domain::try_from("localhost")
+            .unwrap_or_else(|_| Domain::address_literal(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))),
     }
 }
 

@@ -234,8 +234,9 @@ Bcc: oldsecret@y.org\r\n\r\nhi\r\n";
 
     #[test]
     fn groups_and_utf8_addresses() {
-        let msg = "From: jö@exämple.org\nTo: undisclosed-recipients:;\nCc: Team: a@x.org, b@x.org;\n\nx"
-            .as_bytes();
+        let msg =
+            "From: jö@exämple.org\nTo: undisclosed-recipients:;\nCc: Team: a@x.org, b@x.org;\n\nx"
+                .as_bytes();
         let p = prep(msg);
         assert_eq!(p.from.as_deref(), Some("jö@exämple.org"));
         assert_eq!(p.to, ["a@x.org", "b@x.org"]);

@@ -141,6 +141,8 @@ struct Runner {
     bodies: std::collections::HashMap<smtp_proto::client::RequestId, Vec<u8>>,
     /// The body being written: request, bytes, how far.
     writing: Option<(smtp_proto::client::RequestId, Vec<u8>, usize)>,
+    /// The transport accepts no bytes (`!stall`).
+    stalled: bool,
     name: String,
 }
 
@@ -158,6 +160,7 @@ pub fn run(t: &Transcript, feed: Feed) -> Result<(), String> {
         events: Default::default(),
         bodies: Default::default(),
         writing: None,
+        stalled: false,
         name: format!("{} ({feed:?})", t.name),
     };
     r.drain()?;
@@ -193,6 +196,11 @@ pub fn run(t: &Transcript, feed: Feed) -> Result<(), String> {
             Step::Eof => {
                 r.check_sent(&at)?;
                 r.client.handle_eof(r.now);
+                r.drain()?;
+            }
+            Step::Stall(on) => {
+                r.check_sent(&at)?;
+                r.stalled = *on;
                 r.drain()?;
             }
         }
@@ -273,7 +281,16 @@ impl Runner {
     fn drain(&mut self) -> Result<(), String> {
         loop {
             let mut progressed = self.feed_body()?;
-            while let Some(out) = self.client.poll_transmit(self.now) {
+            if self.stalled {
+                // The transport takes nothing: the bytes are lent (which starts the write
+                // timer) but never acknowledged.
+                let _ = self.client.poll_transmit(self.now);
+            }
+            while let Some(out) = self
+                .client
+                .poll_transmit(self.now)
+                .filter(|_| !self.stalled)
+            {
                 let n = if self.feed == Feed::ByteByByte {
                     1
                 } else {

@@ -410,7 +410,9 @@ struct Shared {
 
 impl Shared {
     fn logs(&self) -> MutexGuard<'_, Vec<SessionLog>> {
-        self.logs.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.logs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn update(&self, index: usize, f: impl FnOnce(&mut SessionLog)) {
@@ -680,12 +682,13 @@ impl Write for ServerStream {
 enum Stop {
     /// The connection is to be closed now.
     Close,
-    Io(io::Error),
+    /// The socket failed.
+    Io,
 }
 
 impl From<io::Error> for Stop {
-    fn from(e: io::Error) -> Self {
-        Self::Io(e)
+    fn from(_: io::Error) -> Self {
+        Self::Io
     }
 }
 
@@ -776,8 +779,8 @@ impl<'a> Conn<'a> {
                     false
                 }
                 Some(action) => {
-                    let data_354 =
-                        starts_with_ci(&line, b"DATA") && matches!(&action, Action::Reply(r) if r.starts_with(b"354"));
+                    let data_354 = starts_with_ci(&line, b"DATA")
+                        && matches!(&action, Action::Reply(r) if r.starts_with(b"354"));
                     if self.act(action, b"")? {
                         return Ok(());
                     }
@@ -875,11 +878,12 @@ impl<'a> Conn<'a> {
             match self.stream.read(&mut buf) {
                 Ok(0) => return Ok(false),
                 Ok(n) => {
-                    self.inbuf.extend_from_slice(buf.get(..n).unwrap_or_default());
+                    self.inbuf
+                        .extend_from_slice(buf.get(..n).unwrap_or_default());
                     return Ok(true);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Stop::Io(e)),
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -953,7 +957,9 @@ impl<'a> Conn<'a> {
             "NOOP" => self.reply("250 2.0.0 ok"),
             "VRFY" => self.reply(&format!("252 2.5.2 cannot verify {arg}")),
             "EXPN" => self.reply(&format!("250 2.1.5 members of {arg}")),
-            "HELP" => self.reply("214 2.0.0 commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT"),
+            "HELP" => {
+                self.reply("214 2.0.0 commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT")
+            }
             "QUIT" => {
                 self.reply("221 2.0.0 bye")?;
                 Err(Stop::Close)
@@ -1023,7 +1029,12 @@ impl<'a> Conn<'a> {
                 self.check(&user, &pass).then_some(user)
             }
             "CRAM-MD5" => {
-                let challenge = format!("<{}.{}@{}>", std::process::id(), self.index, self.config.hostname);
+                let challenge = format!(
+                    "<{}.{}@{}>",
+                    std::process::id(),
+                    self.index,
+                    self.config.hostname
+                );
                 let mut encoded = Vec::new();
                 sasl::encode_response(challenge.as_bytes(), &mut encoded);
                 let encoded = String::from_utf8_lossy(&encoded).into_owned();
@@ -1037,7 +1048,11 @@ impl<'a> Conn<'a> {
                     .users
                     .iter()
                     .find(|(u, _)| *u == user)
-                    .and_then(|(u, p)| CramMd5::new(u.clone(), p.clone()).respond(challenge.as_bytes()).ok())
+                    .and_then(|(u, p)| {
+                        CramMd5::new(u.clone(), p.clone())
+                            .respond(challenge.as_bytes())
+                            .ok()
+                    })
                     .map(|s| s.expose().clone());
                 (expected.as_deref() == Some(response.as_bytes())).then_some(user)
             }
@@ -1068,7 +1083,8 @@ impl<'a> Conn<'a> {
         };
         match user {
             Some(user) => {
-                self.shared.update(self.index, |l| l.authenticated = Some(user));
+                self.shared
+                    .update(self.index, |l| l.authenticated = Some(user));
                 self.reply("235 2.7.0 authentication successful")
             }
             None => self.reply("535 5.7.8 authentication credentials invalid"),
@@ -1076,12 +1092,19 @@ impl<'a> Conn<'a> {
     }
 
     fn check(&self, user: &str, pass: &str) -> bool {
-        self.config.users.iter().any(|(u, p)| u == user && p == pass)
+        self.config
+            .users
+            .iter()
+            .any(|(u, p)| u == user && p == pass)
     }
 
     /// The decoded initial response, or the answer to a `334 challenge`; `None` after the
     /// client cancelled (`*`) or sent bad base64 (already answered).
-    fn sasl_response(&mut self, initial: Option<String>, challenge: &str) -> Result<Option<Vec<u8>>, Stop> {
+    fn sasl_response(
+        &mut self,
+        initial: Option<String>,
+        challenge: &str,
+    ) -> Result<Option<Vec<u8>>, Stop> {
         let text = match initial {
             Some(ir) if ir == "=" => return Ok(Some(Vec::new())),
             Some(ir) => ir,
@@ -1091,7 +1114,8 @@ impl<'a> Conn<'a> {
                     return Err(Stop::Close);
                 };
                 let line = String::from_utf8_lossy(&line).into_owned();
-                self.shared.update(self.index, |l| l.commands.push(line.clone()));
+                self.shared
+                    .update(self.index, |l| l.commands.push(line.clone()));
                 line
             }
         };
@@ -1145,7 +1169,10 @@ impl<'a> Conn<'a> {
             if self.inbuf.is_empty() && !self.fill()? {
                 return Err(Stop::Close);
             }
-            let take = self.inbuf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let take = self
+                .inbuf
+                .len()
+                .min(usize::try_from(left).unwrap_or(usize::MAX));
             let chunk: Vec<u8> = self.inbuf.drain(..take).collect();
             content.push(&chunk, self.config.keep_data);
             left -= take as u64;
@@ -1176,11 +1203,13 @@ impl<'a> Conn<'a> {
             if self.act(action, b"250 2.0.0 queued\r\n")? {
                 return Err(Stop::Close);
             }
-            self.shared.update(self.index, |l| l.messages.push(received));
+            self.shared
+                .update(self.index, |l| l.messages.push(received));
             return Ok(());
         }
         if !self.config.lmtp {
-            self.shared.update(self.index, |l| l.messages.push(received));
+            self.shared
+                .update(self.index, |l| l.messages.push(received));
             return self.reply("250 2.0.0 queued");
         }
         let mut delivered = Vec::new();
@@ -1206,7 +1235,8 @@ impl<'a> Conn<'a> {
             rcpt_to: delivered,
             ..received
         };
-        self.shared.update(self.index, |l| l.messages.push(received));
+        self.shared
+            .update(self.index, |l| l.messages.push(received));
         Ok(())
     }
 }

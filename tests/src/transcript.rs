@@ -11,6 +11,7 @@
 //! >> send from=<a@test> to=<b@test>,<c@test> body="Hi\r\n"
 //! @ +5m                           advance the virtual clock, then handle_timeout
 //! !eof                            the server closes the connection
+//! !stall / !unstall               the transport stops / resumes taking bytes (write timeouts)
 //! ```
 //!
 //! `>>` actions: `send` (keys `from`, `to` (comma-separated), `body`, `size`, `content`
@@ -39,6 +40,8 @@ pub enum Step {
     Advance(Duration),
     /// The server closes.
     Eof,
+    /// `!stall` / `!unstall`: the transport stops / resumes accepting writes.
+    Stall(bool),
 }
 
 /// A parsed transcript.
@@ -95,6 +98,10 @@ impl Transcript {
                 ));
             } else if trimmed == "!eof" {
                 t.steps.push(Step::Eof);
+            } else if trimmed == "!stall" {
+                t.steps.push(Step::Stall(true));
+            } else if trimmed == "!unstall" {
+                t.steps.push(Step::Stall(false));
             } else {
                 return Err(err("unknown line"));
             }

@@ -361,7 +361,10 @@ impl Client {
         if pending.ends_at > self.outbox.written() {
             // A reply to a command that has not been (fully) written yet: the server is out of
             // step, or someone is injecting replies. Never act on it.
-            self.fail(Error::Unexpected { stage: expect.stage(), reply });
+            self.fail(Error::Unexpected {
+                stage: expect.stage(),
+                reply,
+            });
             return;
         }
         if reply.code() == ReplyCode::SERVICE_UNAVAILABLE && expect != Expect::Quit {
@@ -975,6 +978,9 @@ impl Client {
             return Err(e);
         }
         body.bytes_in = body.bytes_in.saturating_add(n as u64);
+        if body.chunk.is_none() {
+            self.body_until = self.outbox.end();
+        }
         self.flush_chunks();
         Ok(n)
     }
@@ -999,6 +1005,7 @@ impl Client {
         body.finishing = true;
         let bytes_in = body.bytes_in;
         if body.chunk.is_none() {
+            self.body_until = self.outbox.end();
             let deliveries = std::mem::take(&mut body.deliveries);
             self.body = None;
             if self.config.transcript {
@@ -1078,6 +1085,7 @@ impl Client {
             .unwrap_or_default()
             .to_vec();
         buf.extend_from_slice(data);
+        self.body_until = self.outbox.end();
         self.trace(TranscriptEntry::Sent(line));
     }
 }

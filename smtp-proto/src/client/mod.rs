@@ -132,6 +132,9 @@ pub struct Client {
     /// RCPTs accepted since the last low-level MAIL (LMTP `data()` needs the count).
     low_level_rcpts: usize,
     last_reply_at: Option<Instant>,
+    /// Offset in the outbound stream just past the last body byte queued: while fewer bytes
+    /// than this have been written, a stalled write is a Data Block timeout.
+    body_until: u64,
     last_now: Option<Instant>,
     quitting: bool,
     closed: bool,
@@ -193,6 +196,7 @@ impl Client {
             caps_changing: 0,
             low_level_rcpts: 0,
             last_reply_at: None,
+            body_until: 0,
             last_now: Some(now),
             quitting: false,
             closed: false,
@@ -771,7 +775,7 @@ impl Client {
             }
         }
         if let Some(since) = self.outbox.waiting_since {
-            if self.body.is_some() {
+            if self.body.is_some() || self.outbox.written() < self.body_until {
                 consider(since, Stage::DataBlock, t.data_block);
             } else {
                 consider(since, Stage::Write, t.command);
