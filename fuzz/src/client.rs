@@ -490,7 +490,7 @@ impl Wire {
                     self.offset += 1;
                     self.line.push(b);
                     if b == b'\n' {
-                        self.end_line();
+                        self.end_line(bodies);
                     }
                 }
                 WireMode::Data {
@@ -556,7 +556,7 @@ impl Wire {
         false
     }
 
-    fn end_line(&mut self) {
+    fn end_line(&mut self, bodies: &[Body]) {
         let line = std::mem::take(&mut self.line);
         let Some(text) = line.strip_suffix(b"\r\n") else {
             panic!("command line ends with a bare LF: {}", show(&line));
@@ -592,24 +592,13 @@ impl Wire {
                     last,
                 };
                 if size == 0 {
-                    // No payload to wait for; `bodies` is not needed for an empty chunk check
-                    // beyond what `chunk_done` does at the next feed.
-                    self.mode = WireMode::Line;
-                    self.pending_empty_chunk(last);
+                    self.chunk_done(0, last, bodies);
                 }
                 return;
             }
             _ => Cmd::AuthData,
         };
         self.unanswered.push_back(cmd);
-    }
-
-    /// A `BDAT 0 [LAST]` line: nothing follows it.
-    fn pending_empty_chunk(&mut self, last: bool) {
-        self.unanswered.push_back(Cmd::Bdat);
-        if last {
-            self.last_chunk_pending = true;
-        }
     }
 
     fn chunk_done(&mut self, size: u64, last: bool, bodies: &[Body]) {

@@ -324,17 +324,35 @@ fn skip_clean_blocks<const STUFF: bool>(input: &[u8], mut pos: usize) -> usize {
             continue;
         }
         // Something within the next big block needs a change (or the input ends there): get
-        // close in small blocks, then pair by pair.
-        while block_is_clean::<STUFF, SMALL_BLOCK>(input, pos) {
-            pos = pos.saturating_add(SMALL_BLOCK);
-        }
-        for _ in 0..SMALL_BLOCK {
-            match (input.get(pos), input.get(pos.saturating_add(1))) {
-                (Some(&a), Some(&b)) if !pair_needs_change::<STUFF>(a, b) => pos += 1,
-                _ => break,
+        // close in small blocks, then to the exact pair with a bit mask.
+        loop {
+            match small_block_flags::<STUFF>(input, pos) {
+                Some(0) => pos = pos.saturating_add(SMALL_BLOCK),
+                Some(mask) => {
+                    let at = pos.saturating_add(mask.trailing_zeros() as usize);
+                    if input.get(at) == Some(&b'\r')
+                        && input.get(at.saturating_add(1)) == Some(&b'\n')
+                    {
+                        // Not bare, so this CRLF ends a line that starts with a dot: skip to its
+                        // LF (the caller steps over it onto the dot).
+                        return at.saturating_add(1);
+                    }
+                    return at;
+                }
+                None => {
+                    // The last few bytes of the input, pair by pair.
+                    while let (Some(&a), Some(&b)) =
+                        (input.get(pos), input.get(pos.saturating_add(1)))
+                    {
+                        if pair_needs_change::<STUFF>(a, b) {
+                            break;
+                        }
+                        pos = pos.saturating_add(1);
+                    }
+                    return pos;
+                }
             }
         }
-        break;
     }
     pos
 }
@@ -373,6 +391,25 @@ fn block_is_clean<const STUFF: bool, const N: usize>(input: &[u8], pos: usize) -
         }
     }
     !flagged
+}
+
+/// Flags of the [`SMALL_BLOCK`] positions from `pos` as in [`block_is_clean`], bit `i` for
+/// `pos + i`; `None` when the input ends too soon.
+fn small_block_flags<const STUFF: bool>(input: &[u8], pos: usize) -> Option<u16> {
+    let first = array_at::<SMALL_BLOCK>(input, pos)?;
+    let second = array_at::<SMALL_BLOCK>(input, pos.saturating_add(1))?;
+    let third = if STUFF {
+        array_at::<SMALL_BLOCK>(input, pos.saturating_add(2))?
+    } else {
+        second
+    };
+    let mut mask = 0u16;
+    for (i, ((&a, &b), &c)) in first.iter().zip(second).zip(third).enumerate() {
+        let cr = a == b'\r';
+        let flag = (cr != (b == b'\n')) | (STUFF & cr & (c == b'.'));
+        mask |= u16::from(flag) << i;
+    }
+    Some(mask)
 }
 
 /// The `N` bytes of `input` from `pos`, if there are that many.

@@ -1,0 +1,4 @@
+#![no_main]
+//! See `src/ehlo.rs` for the input layout and the properties checked.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| smtp_proto_fuzz::ehlo::check(data));

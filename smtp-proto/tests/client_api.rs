@@ -1,0 +1,194 @@
+//! The client's getters, transcript, deadlines and usage errors, through the public API.
+#![allow(clippy::disallowed_methods)] // one Instant as the origin of virtual time
+
+use std::time::{Duration, Instant};
+
+use smtp_proto::client::{Client, Config, Envelope, Event, Hello, Setup, TranscriptEntry};
+use smtp_proto::error::{Error, UsageError};
+use smtp_proto::sasl::Plain;
+use smtp_proto::{Domain, Mailbox, ReversePath};
+
+fn config() -> Config {
+    let mut c = Config::new(Domain::try_from("client.test").unwrap());
+    c.transcript = true;
+    c.allow_auth_without_tls = true;
+    c
+}
+
+/// Writes everything the client has to send and returns it.
+fn flush(client: &mut Client, now: Instant) -> Vec<u8> {
+    let mut sent = Vec::new();
+    while let Some(out) = client.poll_transmit(now) {
+        let n = out.len();
+        sent.extend_from_slice(out);
+        client.handle_written(n, now);
+    }
+    sent
+}
+
+fn events(client: &mut Client) -> Vec<Event> {
+    std::iter::from_fn(|| client.poll_event()).collect()
+}
+
+fn ready_client(now: Instant, ehlo: &[u8]) -> Client {
+    let mut client = Client::new(config(), now);
+    client.handle_input(b"220 mx.test ESMTP\r\n", now);
+    assert_eq!(flush(&mut client, now), b"EHLO client.test\r\n");
+    client.handle_input(ehlo, now);
+    assert!(matches!(events(&mut client).as_slice(), [Event::Ready]));
+    client
+}
+
+#[test]
+fn greeting_timer_is_armed_from_the_start_and_spurious_timeouts_are_ignored() {
+    let t0 = Instant::now();
+    let mut client = Client::new(config(), t0);
+    assert_eq!(client.poll_timeout(), Some(t0 + Duration::from_secs(300)));
+    client.handle_timeout(t0 + Duration::from_secs(299));
+    assert!(!client.is_closed());
+    assert!(client.poll_event().is_none());
+    client.handle_timeout(t0 + Duration::from_secs(300));
+    match events(&mut client).as_slice() {
+        [Event::Closed(Some(Error::Timeout { after, .. }))] => {
+            assert_eq!(*after, Duration::from_secs(300))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(client.poll_timeout(), None);
+}
+
+#[test]
+fn getters_reflect_greeting_and_ehlo() {
+    let now = Instant::now();
+    let client = ready_client(
+        now,
+        b"250-mx.test hi\r\n250-PIPELINING\r\n250 SIZE 1000\r\n",
+    );
+    assert_eq!(client.greeting().unwrap().code().get(), 220);
+    assert_eq!(client.ehlo_response().unwrap().code().get(), 250);
+    assert!(client.does_esmtp());
+    assert!(client.has_extn("pipelining"));
+    assert!(client.has_extn("SIZE"));
+    assert!(!client.has_extn("CHUNKING"));
+    assert_eq!(client.capabilities().unwrap().max_size(), Some(1000));
+    assert!(client.is_ready() && !client.is_secure() && !client.is_closed());
+}
+
+#[test]
+fn helo_fallback_is_not_esmtp() {
+    let now = Instant::now();
+    let mut client = Client::new(config(), now);
+    client.handle_input(b"220 mx.test\r\n", now);
+    flush(&mut client, now);
+    client.handle_input(b"502 no EHLO here\r\n", now);
+    assert_eq!(flush(&mut client, now), b"HELO client.test\r\n");
+    client.handle_input(b"250 mx.test\r\n", now);
+    assert!(matches!(events(&mut client).as_slice(), [Event::Ready]));
+    assert!(!client.does_esmtp());
+    assert_eq!(client.helo_response().unwrap().code().get(), 250);
+    assert_eq!(client.ehlo_response().unwrap().code().get(), 502);
+}
+
+#[test]
+fn usage_errors_change_nothing() {
+    let now = Instant::now();
+    let mut client = ready_client(now, b"250-mx.test\r\n250 SIZE 100\r\n");
+    let from = ReversePath::try_from("a@test").unwrap();
+    let none: [Mailbox; 0] = [];
+    assert_eq!(
+        client.send_mail(Envelope::new(from.clone(), none)),
+        Err(UsageError::NoRecipients)
+    );
+    let mut big = Envelope::new(from.clone(), [Mailbox::try_from("b@test").unwrap()]);
+    big.size = Some(101);
+    assert_eq!(
+        client.send_mail(big),
+        Err(UsageError::TooLarge {
+            size: 101,
+            limit: 100
+        })
+    );
+    let utf8 = Envelope::new(from, [Mailbox::try_from("jörg@test").unwrap()]);
+    assert!(matches!(
+        client.send_mail(utf8),
+        Err(UsageError::Unsupported(_))
+    ));
+    assert!(client
+        .authenticate(Box::new(Plain::new("u", "p").unwrap()))
+        .is_err());
+    assert!(client.poll_transmit(now).is_none());
+    assert!(client.poll_event().is_none());
+    assert!(!client.is_busy());
+}
+
+#[test]
+fn transcript_redacts_auth_and_never_shows_the_secret() {
+    let now = Instant::now();
+    let mut client = ready_client(now, b"250-mx.test\r\n250 AUTH PLAIN LOGIN\r\n");
+    client
+        .authenticate(Box::new(Plain::new("user", "hunter2-secret").unwrap()))
+        .unwrap();
+    let wire = flush(&mut client, now);
+    assert!(wire.starts_with(b"AUTH PLAIN "), "{wire:?}");
+    client.handle_input(b"235 2.7.0 ok\r\n", now);
+    assert!(matches!(
+        events(&mut client).as_slice(),
+        [Event::Authenticated { .. }]
+    ));
+    let lines: Vec<TranscriptEntry> = std::iter::from_fn(|| client.poll_transcript()).collect();
+    let text: Vec<String> = lines.iter().map(ToString::to_string).collect();
+    assert!(
+        text.contains(&"C: AUTH PLAIN <redacted>".to_owned()),
+        "{text:?}"
+    );
+    assert!(text.contains(&"S: 235 2.7.0 ok".to_owned()), "{text:?}");
+    let base64_of_payload = "AHVzZXIAaHVudGVyMi1zZWNyZXQ=";
+    for line in &text {
+        assert!(
+            !line.contains("hunter2") && !line.contains(base64_of_payload),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn after_close_inputs_are_ignored_and_mutators_refused() {
+    let now = Instant::now();
+    let mut client = ready_client(now, b"250 mx.test\r\n");
+    client.handle_input(b"garbage\r\n", now);
+    match events(&mut client).as_slice() {
+        [Event::Closed(Some(Error::Parse(_)))] => {}
+        other => panic!("{other:?}"),
+    }
+    client.handle_input(b"250 ok\r\n", now);
+    client.handle_eof(now);
+    client.handle_timeout(now + Duration::from_secs(3600));
+    assert!(client.poll_event().is_none(), "Closed is delivered once");
+    assert_eq!(client.noop(None), Err(UsageError::Closed));
+    assert_eq!(client.hello(Hello::Ehlo), Err(UsageError::Closed));
+    assert!(client.poll_transmit(now).is_none());
+}
+
+#[test]
+fn manual_setup_waits_for_an_explicit_hello() {
+    let now = Instant::now();
+    let mut config = config();
+    config.setup = Setup::Manual;
+    let mut client = Client::new(config, now);
+    client.handle_input(b"220 mx.test\r\n", now);
+    assert!(matches!(events(&mut client).as_slice(), [Event::Ready]));
+    assert!(flush(&mut client, now).is_empty());
+    let env = Envelope::new(ReversePath::Null, [Mailbox::try_from("b@test").unwrap()]);
+    assert_eq!(client.send_mail(env), Err(UsageError::NotReady));
+    let id = client.hello(Hello::EhloOrHelo).unwrap();
+    assert_eq!(flush(&mut client, now), b"EHLO client.test\r\n");
+    client.handle_input(b"250 mx.test\r\n", now);
+    match events(&mut client).as_slice() {
+        [Event::Reply { id: got, reply }] => {
+            assert_eq!(*got, id);
+            assert_eq!(reply.code().get(), 250);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(client.said_hello());
+}

@@ -1,0 +1,619 @@
+//! `smtp-send`: send one message (or the same one N times) from the command line.
+//!
+//! The contract (flags, exit codes, behaviour) is `shared/spec/smtp-send-cli.md`; `--help`
+//! prints the flags. Everything protocol-related is the library's: this file parses flags, reads
+//! the message, calls `smtp-blocking` and maps its outcomes to exit codes.
+//!
+//! The integration tests include this file as a module (`#[path]`) and call [`run`] in-process,
+//! with their own standard streams.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use smtp_blocking::proto::client::{MailOutcome, Stage};
+use smtp_blocking::proto::command::{Mailbox, ReversePath};
+use smtp_blocking::proto::sasl::{CramMd5, Login, Mechanism, Plain, XOAuth2};
+use smtp_blocking::proto::{Domain, Error as ProtoError, OwnedReply};
+use smtp_blocking::{Content, Envelope, Error, SmtpClient, TlsMode, UsageError};
+
+const USAGE: &str = "\
+usage: smtp-send --server HOST:PORT|/unix/socket --from ADDR --to ADDR [--to ADDR ...]
+                 [--runtime blocking|async-std|smol] [--tls none|starttls|starttls-required|implicit]
+                 [--insecure] [--lmtp] [--helo NAME]
+                 [--auth-user U --auth-pass P [--auth-mech PLAIN|LOGIN|CRAM-MD5|XOAUTH2]]
+                 [--allow-plaintext-auth] [--data FILE|-] [--timeout SECS] [--count N]
+                 [--json] [--trace]
+
+  --server        HOST:PORT, or a Unix socket path starting with '/'
+  --runtime       which adapter drives the session (default blocking)
+  --tls           none (default), starttls (opportunistic), starttls-required, implicit (SMTPS)
+  --insecure      accept any certificate (tests only); default: verify
+  --lmtp          speak LMTP (LHLO, one reply per recipient after the data)
+  --helo          EHLO/HELO/LHLO name (default: this host's FQDN)
+  --from          envelope sender; \"\" is the null reverse-path <>
+  --to            envelope recipient, one or more
+  --auth-*        authenticate (default mechanisms: CRAM-MD5, PLAIN, LOGIN, the first offered)
+  --allow-plaintext-auth   permit AUTH without TLS to a non-loopback server
+  --data          the message (headers + body); '-' or absent: standard input
+  --timeout       seconds bounding the connect, the TLS handshake and each complete reply
+                  (default: the RFC 5321 timeouts, 2 to 10 minutes)
+  --count         send the message N times on one connection (default 1)
+  --json          last line of stdout: a JSON summary
+  --trace         the SMTP transcript on standard error (AUTH redacted)
+
+exit codes: 0 accepted, 2 usage, 3 connect/greeting, 4 hello refused, 5 auth failed,
+6 sender refused, 7 all recipients refused, 8 data refused, 9 connection closed,
+10 other SMTP error, 11 TLS error, 12 timeout, 13 extension not offered";
+
+/// Exit codes of the contract.
+mod exit {
+    pub(crate) const OK: i32 = 0;
+    pub(crate) const USAGE: i32 = 2;
+    pub(crate) const CONNECT: i32 = 3;
+    pub(crate) const HELLO: i32 = 4;
+    pub(crate) const AUTH: i32 = 5;
+    pub(crate) const SENDER: i32 = 6;
+    pub(crate) const RECIPIENTS: i32 = 7;
+    pub(crate) const DATA: i32 = 8;
+    pub(crate) const CLOSED: i32 = 9;
+    pub(crate) const SMTP: i32 = 10;
+    pub(crate) const TLS: i32 = 11;
+    pub(crate) const TIMEOUT: i32 = 12;
+    pub(crate) const UNSUPPORTED: i32 = 13;
+}
+
+/// Standard error, shared with the transcript sink (which must be `'static`).
+pub(crate) type SharedWrite = Arc<Mutex<dyn Write + Send>>;
+
+fn main() {
+    let args: Vec<String> = match std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string())
+        .collect::<Result<_, _>>()
+    {
+        Ok(args) => args,
+        Err(bad) => {
+            eprintln!("smtp-send: argument is not valid UTF-8: {bad:?}");
+            std::process::exit(exit::USAGE);
+        }
+    };
+    let stderr: SharedWrite = Arc::new(Mutex::new(io::stderr()));
+    let code = run(
+        &args,
+        &mut io::stdin().lock(),
+        &mut io::stdout().lock(),
+        stderr,
+    );
+    std::process::exit(code);
+}
+
+/// Where to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Server {
+    Tcp(String, u16),
+    Unix(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AuthMech {
+    Plain,
+    Login,
+    CramMd5,
+    XOAuth2,
+}
+
+/// The parsed command line.
+#[derive(Debug)]
+struct Options {
+    server: Server,
+    tls: TlsMode,
+    insecure: bool,
+    lmtp: bool,
+    helo: Option<Domain>,
+    from: ReversePath,
+    to: Vec<Mailbox>,
+    auth: Option<(String, String, Option<AuthMech>)>,
+    allow_plaintext_auth: bool,
+    data: Option<String>,
+    timeout: Option<Duration>,
+    count: u64,
+    json: bool,
+    trace: bool,
+}
+
+/// What happened, for the summary.
+#[derive(Default)]
+struct Summary {
+    sent: u64,
+    refused: BTreeMap<String, (u16, String)>,
+    error: Option<String>,
+    last_reply: Option<(u16, String)>,
+}
+
+/// Runs the program; returns the exit code.
+pub(crate) fn run(
+    args: &[String],
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+    stderr: SharedWrite,
+) -> i32 {
+    let json = args.iter().any(|a| a == "--json");
+    let mut summary = Summary::default();
+    let code = match parse(args) {
+        Ok(Parsed::Help) => {
+            let _ = writeln!(stdout, "{USAGE}");
+            return exit::OK;
+        }
+        Ok(Parsed::Run(opts)) => send(&opts, stdin, stdout, &stderr, &mut summary),
+        Err(message) => {
+            summary.error = Some(message);
+            exit::USAGE
+        }
+    };
+    if let Some(error) = &summary.error {
+        say(&stderr, &format!("smtp-send: {error}"));
+        if code == exit::USAGE && !json {
+            say(&stderr, "try 'smtp-send --help'");
+        }
+    }
+    if json {
+        let refused: serde_json::Map<String, serde_json::Value> = summary
+            .refused
+            .iter()
+            .map(|(addr, (code, text))| (addr.clone(), serde_json::json!([code, text])))
+            .collect();
+        let line = serde_json::json!({
+            "ok": code == exit::OK,
+            "exit": code,
+            "sent": summary.sent,
+            "refused": refused,
+            "error": summary.error,
+            "reply": summary.last_reply.as_ref().map(|(c, t)| serde_json::json!([c, t])),
+        });
+        let _ = writeln!(stdout, "{line}");
+    }
+    let _ = stdout.flush();
+    code
+}
+
+fn say(stderr: &SharedWrite, line: &str) {
+    if let Ok(mut err) = stderr.lock() {
+        let _ = writeln!(err, "{line}");
+    }
+}
+
+enum Parsed {
+    Help,
+    Run(Box<Options>),
+}
+
+fn parse(args: &[String]) -> Result<Parsed, String> {
+    let mut server = None;
+    let mut runtime = "blocking".to_owned();
+    let mut tls = TlsMode::Disabled;
+    let mut insecure = false;
+    let mut lmtp = false;
+    let mut helo = None;
+    let mut from = None;
+    let mut to = Vec::new();
+    let mut user = None;
+    let mut pass = None;
+    let mut mech = None;
+    let mut allow_plaintext_auth = false;
+    let mut data = None;
+    let mut timeout = None;
+    let mut count = 1u64;
+    let mut json = false;
+    let mut trace = false;
+
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            match inline.clone() {
+                Some(v) => Ok(v),
+                None => it.next().cloned().ok_or(format!("{name} needs a value")),
+            }
+        };
+        match flag {
+            "-h" | "--help" => return Ok(Parsed::Help),
+            "--server" => server = Some(value(flag)?),
+            "--runtime" => runtime = value(flag)?,
+            "--tls" => {
+                tls = match value(flag)?.as_str() {
+                    "none" => TlsMode::Disabled,
+                    "starttls" => TlsMode::Opportunistic,
+                    "starttls-required" => TlsMode::Required,
+                    "implicit" => TlsMode::Implicit,
+                    other => return Err(format!("unknown --tls mode {other:?}")),
+                }
+            }
+            "--insecure" => insecure = true,
+            "--lmtp" => lmtp = true,
+            "--helo" => {
+                let name = value(flag)?;
+                helo = Some(
+                    Domain::try_from(name.as_str()).map_err(|e| format!("--helo {name:?}: {e}"))?,
+                );
+            }
+            "--from" => from = Some(value(flag)?),
+            "--to" => to.push(value(flag)?),
+            "--auth-user" => user = Some(value(flag)?),
+            "--auth-pass" => pass = Some(value(flag)?),
+            "--auth-mech" => {
+                mech = Some(match value(flag)?.to_ascii_uppercase().as_str() {
+                    "PLAIN" => AuthMech::Plain,
+                    "LOGIN" => AuthMech::Login,
+                    "CRAM-MD5" => AuthMech::CramMd5,
+                    "XOAUTH2" => AuthMech::XOAuth2,
+                    other => return Err(format!("unknown --auth-mech {other:?}")),
+                })
+            }
+            "--allow-plaintext-auth" => allow_plaintext_auth = true,
+            "--data" => data = Some(value(flag)?),
+            "--timeout" => {
+                let v = value(flag)?;
+                let secs: f64 = v
+                    .parse()
+                    .map_err(|_| format!("--timeout {v:?} is not a number"))?;
+                if !(secs > 0.0 && secs.is_finite() && secs < 1e9) {
+                    return Err(format!(
+                        "--timeout {v:?} must be a positive number of seconds"
+                    ));
+                }
+                timeout = Some(Duration::from_secs_f64(secs));
+            }
+            "--count" => {
+                let v = value(flag)?;
+                count = v
+                    .parse()
+                    .map_err(|_| format!("--count {v:?} is not a number"))?;
+                if count == 0 {
+                    return Err("--count must be at least 1".into());
+                }
+            }
+            "--json" => json = true,
+            "--trace" => trace = true,
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    match runtime.as_str() {
+        "blocking" => {}
+        "smol" | "async-std" => return Err(format!("--runtime {runtime}: not built yet")),
+        other => return Err(format!("unknown --runtime {other:?}")),
+    }
+    let server = parse_server(&server.ok_or("--server is required")?, tls, lmtp)?;
+    let from = from.ok_or("--from is required")?;
+    let from = ReversePath::try_from(from.as_str()).map_err(|e| format!("--from {from:?}: {e}"))?;
+    if to.is_empty() {
+        return Err("at least one --to is required".into());
+    }
+    let to = to
+        .iter()
+        .map(|t| Mailbox::try_from(t.as_str()).map_err(|e| format!("--to {t:?}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let auth = match (user, pass) {
+        (Some(u), Some(p)) => {
+            for (what, v) in [("--auth-user", &u), ("--auth-pass", &p)] {
+                if v.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+                    return Err(format!("{what} contains CR, LF or NUL"));
+                }
+            }
+            Some((u, p, mech))
+        }
+        (None, None) if mech.is_none() => None,
+        (None, None) => return Err("--auth-mech needs --auth-user and --auth-pass".into()),
+        (Some(_), None) => return Err("--auth-user needs --auth-pass".into()),
+        (None, Some(_)) => return Err("--auth-pass needs --auth-user".into()),
+    };
+    Ok(Parsed::Run(Box::new(Options {
+        server,
+        tls,
+        insecure,
+        lmtp,
+        helo,
+        from,
+        to,
+        auth,
+        allow_plaintext_auth,
+        data,
+        timeout,
+        count,
+        json,
+        trace,
+    })))
+}
+
+fn parse_server(s: &str, tls: TlsMode, lmtp: bool) -> Result<Server, String> {
+    if s.starts_with('/') {
+        return Ok(Server::Unix(s.to_owned()));
+    }
+    let default = match (lmtp, tls) {
+        (true, _) => smtp_blocking::LMTP_PORT,
+        (false, TlsMode::Implicit) => smtp_blocking::SMTPS_PORT,
+        (false, _) => smtp_blocking::SMTP_PORT,
+    };
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, p)) if h.ends_with(']') || !h.contains(':') => {
+            let port: u16 = p
+                .parse()
+                .map_err(|_| format!("--server {s:?}: bad port {p:?}"))?;
+            (h, port)
+        }
+        _ => (s, default),
+    };
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() || host.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err(format!("--server {s:?}: bad host"));
+    }
+    Ok(Server::Tcp(host.to_owned(), port))
+}
+
+/// The message: a file (rewound for each copy, never loaded whole) or standard input (read once
+/// into memory, as it cannot be rewound).
+enum Message {
+    File(File),
+    Memory(Vec<u8>),
+}
+
+impl Message {
+    fn open(data: Option<&str>, stdin: &mut dyn Read) -> Result<(Self, u64, bool), String> {
+        match data {
+            Some(path) if path != "-" => {
+                let mut file = File::open(path).map_err(|e| format!("--data {path:?}: {e}"))?;
+                let (len, eight_bit) =
+                    scan(&mut file).map_err(|e| format!("--data {path:?}: {e}"))?;
+                Ok((Self::File(file), len, eight_bit))
+            }
+            _ => {
+                let mut buf = Vec::new();
+                stdin
+                    .read_to_end(&mut buf)
+                    .map_err(|e| format!("reading standard input: {e}"))?;
+                let eight_bit = !buf.is_ascii();
+                let len = buf.len() as u64;
+                Ok((Self::Memory(buf), len, eight_bit))
+            }
+        }
+    }
+
+    fn reader(&mut self) -> io::Result<Box<dyn Read + '_>> {
+        match self {
+            Self::File(f) => {
+                f.seek(SeekFrom::Start(0))?;
+                Ok(Box::new(f))
+            }
+            Self::Memory(m) => Ok(Box::new(m.as_slice())),
+        }
+    }
+}
+
+/// The file's length and whether it has bytes above 0x7F, in one streaming pass.
+fn scan(file: &mut File) -> io::Result<(u64, bool)> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut len = 0u64;
+    let mut eight_bit = false;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => return Ok((len, eight_bit)),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        len += n as u64;
+        eight_bit |= !buf.get(..n).unwrap_or_default().is_ascii();
+    }
+}
+
+/// The session: connect, authenticate, send `count` times, quit.
+fn send(
+    opts: &Options,
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+    stderr: &SharedWrite,
+    summary: &mut Summary,
+) -> i32 {
+    let (mut message, size, eight_bit) = match Message::open(opts.data.as_deref(), stdin) {
+        Ok(m) => m,
+        Err(e) => {
+            summary.error = Some(e);
+            return exit::USAGE;
+        }
+    };
+    let mut builder = SmtpClient::builder()
+        .hello_on_connect(true)
+        .tls(opts.tls)
+        .lmtp(opts.lmtp)
+        .danger_accept_invalid_certs(opts.insecure)
+        .allow_plaintext_auth(opts.allow_plaintext_auth);
+    if let Some(t) = opts.timeout {
+        builder = builder.timeout(t);
+    }
+    if let Some(name) = &opts.helo {
+        builder = builder.local_hostname(name.clone());
+    }
+    if opts.trace {
+        let sink = Arc::clone(stderr);
+        builder = builder.transcript_sink(move |entry| {
+            if let Ok(mut err) = sink.lock() {
+                let _ = writeln!(err, "{entry}");
+            }
+        });
+    }
+    let connected = match &opts.server {
+        Server::Tcp(host, port) => builder.connect(host, *port),
+        Server::Unix(path) => builder.connect_unix(path),
+    };
+    let mut client = match connected {
+        Ok(c) => c,
+        Err(e) => return fail(summary, &e, Phase::Connect),
+    };
+    if let Some((user, pass, mech)) = &opts.auth {
+        let result = match mech {
+            None => client.login(user, pass),
+            Some(m) => match mechanism(*m, user, pass) {
+                Ok(m) => client.auth(m),
+                Err(e) => {
+                    summary.error = Some(e);
+                    client.close();
+                    return exit::USAGE;
+                }
+            },
+        };
+        if let Err(e) = result {
+            let code = fail(summary, &e, Phase::Auth);
+            let _ = client.quit();
+            return code;
+        }
+    }
+    let mut envelope = Envelope::new(opts.from.clone(), opts.to.iter().cloned());
+    envelope.size = Some(size);
+    if eight_bit {
+        envelope.content = Content::EightBit;
+    }
+    for n in 1..=opts.count {
+        let report = match message.reader() {
+            Ok(reader) => client.send_mail(envelope.clone(), reader),
+            Err(e) => Err(Error::Io(e)),
+        };
+        let report = match report {
+            Ok(r) => r,
+            Err(e) => {
+                let code = fail(summary, &e, Phase::Mail);
+                let _ = client.quit();
+                return code;
+            }
+        };
+        for (mailbox, reply) in report.refused() {
+            summary
+                .refused
+                .insert(mailbox.as_str().to_owned(), reply_pair(reply));
+        }
+        let (code, reply) = match &report.outcome {
+            MailOutcome::Accepted(r) => (exit::OK, Some(r)),
+            MailOutcome::SenderRefused(r) => (exit::SENDER, Some(r)),
+            MailOutcome::RecipientsRefused => (exit::RECIPIENTS, None),
+            MailOutcome::DataRefused(r) => (exit::DATA, Some(r)),
+            _ => (exit::SMTP, None),
+        };
+        if let Some(r) = reply {
+            summary.last_reply = Some(reply_pair(r));
+        }
+        if !opts.json {
+            let what = match reply {
+                Some(r) => r.to_string(),
+                None => "every recipient refused".to_owned(),
+            };
+            let _ = writeln!(stdout, "message {n}: {what}");
+        }
+        if code != exit::OK {
+            summary.error = Some(match reply {
+                Some(r) => format!("message {n} refused: {r}"),
+                None => format!("message {n}: every recipient refused"),
+            });
+            let _ = client.quit();
+            return code;
+        }
+        summary.sent += 1;
+    }
+    // The messages are accepted: whatever happens to QUIT does not change that.
+    let _ = client.quit();
+    exit::OK
+}
+
+fn mechanism(m: AuthMech, user: &str, pass: &str) -> Result<Box<dyn Mechanism>, String> {
+    Ok(match m {
+        AuthMech::Plain => Box::new(Plain::new(user, pass).map_err(|e| e.to_string())?),
+        AuthMech::Login => Box::new(Login::new(user, pass)),
+        AuthMech::CramMd5 => Box::new(CramMd5::new(user, pass)),
+        AuthMech::XOAuth2 => Box::new(XOAuth2::new(user, pass).map_err(|e| e.to_string())?),
+    })
+}
+
+fn reply_pair(reply: &OwnedReply) -> (u16, String) {
+    let text: Vec<String> = reply
+        .lines()
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect();
+    (reply.code().get(), text.join("\n"))
+}
+
+/// Where in the session an error happened (an I/O error means "could not connect" only while
+/// connecting).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Connect,
+    Auth,
+    Mail,
+}
+
+fn fail(summary: &mut Summary, error: &Error, phase: Phase) -> i32 {
+    summary.error = Some(error.to_string());
+    if let Some(reply) = error.reply() {
+        summary.last_reply = Some(reply_pair(reply));
+    }
+    if let Error::RecipientsRefused(refused) | Error::DataRefused { refused, .. } = error {
+        for (mailbox, reply) in refused {
+            summary
+                .refused
+                .insert(mailbox.as_str().to_owned(), reply_pair(reply));
+        }
+    }
+    exit_code(error, phase)
+}
+
+/// The contract's exit code for a library error.
+fn exit_code(error: &Error, phase: Phase) -> i32 {
+    if error.is_timeout() {
+        return exit::TIMEOUT;
+    }
+    match error {
+        Error::Io(_) if phase == Phase::Connect => exit::CONNECT,
+        Error::Io(_) | Error::NotConnected => exit::CLOSED,
+        Error::Tls(_) | Error::StartTlsRefused(_) => exit::TLS,
+        Error::Smtp(e) => match e {
+            ProtoError::UnexpectedEof(_) => exit::CLOSED,
+            ProtoError::Rejected { stage, .. } => match stage {
+                Stage::Greeting => exit::CONNECT,
+                Stage::Hello => exit::HELLO,
+                Stage::StartTls | Stage::TlsHandshake => exit::TLS,
+                Stage::Auth => exit::AUTH,
+                Stage::Mail => exit::SENDER,
+                Stage::Rcpt => exit::RECIPIENTS,
+                Stage::Data | Stage::DataBlock | Stage::DataEnd | Stage::Bdat => exit::DATA,
+                _ => exit::SMTP,
+            },
+            ProtoError::HelloRefused(_) => exit::HELLO,
+            ProtoError::TlsUnavailable => exit::UNSUPPORTED,
+            ProtoError::StartTlsRefused(_) | ProtoError::StartTlsInjection => exit::TLS,
+            ProtoError::Sasl(_) | ProtoError::AuthLoop(_) => exit::AUTH,
+            _ => exit::SMTP,
+        },
+        Error::Usage(u) => match u {
+            UsageError::Unsupported(_)
+            | UsageError::MechanismNotOffered(_)
+            | UsageError::NoSuitableMechanism
+            | UsageError::AuthWithoutTls
+            | UsageError::RequireTlsWithoutTls => exit::UNSUPPORTED,
+            UsageError::TooLarge { .. } => exit::DATA,
+            UsageError::NoRecipients | UsageError::InvalidMechanism(_) => exit::USAGE,
+            _ => exit::SMTP,
+        },
+        Error::InvalidInput(_) | Error::InvalidSetting(_) | Error::Message(_) => exit::USAGE,
+        Error::HeloRefused(_) => exit::HELLO,
+        Error::AuthFailed(_) => exit::AUTH,
+        Error::SenderRefused { .. } => exit::SENDER,
+        Error::RecipientsRefused(_) => exit::RECIPIENTS,
+        Error::DataRefused { .. } => exit::DATA,
+        _ => exit::SMTP,
+    }
+}
