@@ -3,4 +3,6 @@
 
 use smtp_proto_fuzz::client::{run, Script};
 
-libfuzzer_sys::fuzz_target!(|script: Script| run(&script, smtp_proto_fuzz::start()));
+libfuzzer_sys::fuzz_target!(|script: Script| {
+    run(&script, smtp_proto_fuzz::start());
+});

@@ -112,7 +112,11 @@ pub fn check(data: &[u8]) {
 
     let (out, err) = encode(encoder(mode, policy), &chunks);
     let whole = encode(encoder(mode, policy), &[body]);
-    assert_eq!((&out, &err), (&whole.0, &whole.1), "chunking {lengths:?} changed the output");
+    assert_eq!(
+        (&out, &err),
+        (&whole.0, &whole.1),
+        "chunking {lengths:?} changed the output"
+    );
 
     if mode != Mode::Binary && policy == BareLineEndings::Reject {
         check_reject(mode, body, &out, err);
@@ -159,7 +163,12 @@ fn check_data(body: &[u8], out: &[u8], lengths: &[usize]) {
     assert!(done, "decoder never saw the terminator");
     assert!(dec.is_done());
     assert_eq!(consumed, out.len());
-    assert_eq!(decoded, ref_data_content(body), "decoded DATA for {}", show(body));
+    assert_eq!(
+        decoded,
+        ref_data_content(body),
+        "decoded DATA for {}",
+        show(body)
+    );
 }
 
 /// Reject policy: identical to Normalize for clean bodies, else an exact error.

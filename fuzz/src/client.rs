@@ -42,7 +42,7 @@
 //!   the end of the script end at a line boundary or inside a body;
 //! - a DATA body ends exactly where the caller finished it, and un-stuffs to the normalised bytes
 //!   the caller wrote (plus CRLF when needed); BDAT payloads add up to the normalised body (or the
-//!   body itself for BINARYMIME), and chunks other than the last stay within the chunk size;
+//!   body itself for BINARYMIME), and every chunk stays within the chunk size;
 //! - nothing is transmitted, no deadline is armed and no event appears after `Closed`; `Closed`
 //!   comes at most once; `is_closed` agrees;
 //! - nothing is transmitted between `UpgradeTls` and `handle_tls_established`, and any byte
@@ -188,7 +188,10 @@ impl Settings {
             reject: b0 & 128 != 0,
             auth_in_plaintext: b1 & 1 == 0,
             outbox: pick(&[16 * 1024, 1000, 20_000, 64 * 1024], b1 >> 1 & 3),
-            bdat_chunk: pick(&[4096, 1, 7, 512, 64 * 1024, 0, 100, 16 * 1024], b1 >> 3 & 7),
+            bdat_chunk: pick(
+                &[4096, 1, 7, 512, 64 * 1024, 0, 100, 16 * 1024],
+                b1 >> 3 & 7,
+            ),
             auth_rounds: [5, 0, 1, 2][usize::from(b1 >> 6)],
             reply: ReplyLimits {
                 max_line: pick(&[8192, 64, 128, 512, 16, 1024, 4, 256], b2 & 7),
@@ -373,13 +376,30 @@ pub fn check(data: &[u8], start: Instant) {
     run(&Script::decode(data), start);
 }
 
+/// How far a script got (for tests that the harness is not vacuous).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Command lines transmitted and checked.
+    pub lines: usize,
+    /// DATA bodies transmitted whole and compared with what was written.
+    pub data_bodies: usize,
+    /// BDAT bodies transmitted whole and compared with what was written.
+    pub bdat_bodies: usize,
+    /// Whether the session ended.
+    pub closed: bool,
+}
+
 /// Runs a script, checking every property after each step.
-pub fn run(script: &Script, start: Instant) {
+pub fn run(script: &Script, start: Instant) -> Stats {
     let mut h = Harness::new(&script.settings, start);
     for op in &script.ops {
         h.step(op);
     }
     h.finish();
+    Stats {
+        closed: h.closed,
+        ..h.wire.stats
+    }
 }
 
 /// What the server model thinks a transmitted line asked for.
@@ -461,6 +481,7 @@ struct Wire {
     chunk_limit: u64,
     /// Transmitted commands the server model has not answered.
     unanswered: VecDeque<Cmd>,
+    stats: Stats,
 }
 
 impl Wire {
@@ -475,6 +496,7 @@ impl Wire {
             bdat_payload: Vec::new(),
             chunk_limit,
             unanswered: VecDeque::from([Cmd::Greeting]),
+            stats: Stats::default(),
         }
     }
 
@@ -518,9 +540,12 @@ impl Wire {
                     );
                     self.mode = WireMode::Line;
                     self.unanswered.push_back(Cmd::DataEnd);
+                    self.stats.data_bodies += 1;
                 }
                 WireMode::Bdat { left, size, last } => {
-                    let n = usize::try_from(*left).unwrap_or(usize::MAX).min(bytes.len());
+                    let n = usize::try_from(*left)
+                        .unwrap_or(usize::MAX)
+                        .min(bytes.len());
                     self.bdat_payload.extend_from_slice(&bytes[..n]);
                     bytes = &bytes[n..];
                     self.offset += n as u64;
@@ -565,6 +590,7 @@ impl Wire {
             panic!("command line holds {bad:#04x}: {}", show(&line));
         }
         self.after_data_line = None;
+        self.stats.lines += 1;
         let upper = text.to_ascii_uppercase();
         let verb = upper.split(|&b| b == b' ').next().unwrap_or_default();
         let cmd = match verb {
@@ -604,15 +630,14 @@ impl Wire {
     fn chunk_done(&mut self, size: u64, last: bool, bodies: &[Body]) {
         self.mode = WireMode::Line;
         self.unanswered.push_back(Cmd::Bdat);
-        if !last {
-            assert!(
-                size <= self.chunk_limit,
-                "BDAT chunk of {size} bytes, chunk size {}",
-                self.chunk_limit
-            );
-            return;
+        assert!(
+            size <= self.chunk_limit,
+            "BDAT chunk of {size} bytes, chunk size {}",
+            self.chunk_limit
+        );
+        if last {
+            self.check_bdat_body(bodies);
         }
-        self.check_bdat_body(bodies);
     }
 
     fn check_bdat_body(&mut self, bodies: &[Body]) {
@@ -629,6 +654,7 @@ impl Wire {
                 "BDAT payloads differ from the body written: {}",
                 show(&b.input)
             );
+            self.stats.bdat_bodies += 1;
         }
         self.bdat_payload.clear();
     }
@@ -649,7 +675,8 @@ impl Wire {
 fn parse_bdat(text: &[u8]) -> (u64, bool) {
     let s = std::str::from_utf8(text).unwrap_or_default();
     let mut words = s.split(' ');
-    let (Some("BDAT"), Some(size), last, None) = (words.next(), words.next(), words.next(), words.next())
+    let (Some("BDAT"), Some(size), last, None) =
+        (words.next(), words.next(), words.next(), words.next())
     else {
         panic!("malformed BDAT line: {}", show(text));
     };
@@ -689,10 +716,16 @@ pub fn reply_to(cmd: Cmd, variant: u8, mask: u8, deliveries: usize) -> Vec<u8> {
             Cmd::Auth { .. } | Cmd::AuthData => (535, vec!["5.7.8 credentials invalid"]),
             Cmd::AuthCancel => (501, vec!["5.7.0 cancelled"]),
             Cmd::Mail if good || alt => (250, vec!["2.1.0 Ok"]),
-            Cmd::Mail => (if variant & 16 != 0 { 452 } else { 550 }, vec!["sender refused"]),
+            Cmd::Mail => (
+                if variant & 16 != 0 { 452 } else { 550 },
+                vec!["sender refused"],
+            ),
             Cmd::Rcpt if good => (250, vec!["2.1.5 Ok"]),
             Cmd::Rcpt if alt => (251, vec!["2.1.5 will forward"]),
-            Cmd::Rcpt => (if variant & 16 != 0 { 452 } else { 550 }, vec!["no such user"]),
+            Cmd::Rcpt => (
+                if variant & 16 != 0 { 452 } else { 550 },
+                vec!["no such user"],
+            ),
             Cmd::Data if good || alt => (354, vec!["End data with <CR><LF>.<CR><LF>"]),
             Cmd::Data => (554, vec!["5.5.1 no valid recipients"]),
             Cmd::Bdat if good || alt => (250, vec!["2.0.0 chunk ok"]),
@@ -708,7 +741,11 @@ pub fn reply_to(cmd: Cmd, variant: u8, mask: u8, deliveries: usize) -> Vec<u8> {
     if variant & 4 != 0 && lines.len() == 1 {
         lines.insert(0, "first of two lines");
     }
-    let eol: &[u8] = if variant & 0x18 == 0x18 { b"\n" } else { b"\r\n" };
+    let eol: &[u8] = if variant & 0x18 == 0x18 {
+        b"\n"
+    } else {
+        b"\r\n"
+    };
     let mut one = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         one.extend_from_slice(code.to_string().as_bytes());
@@ -716,15 +753,19 @@ pub fn reply_to(cmd: Cmd, variant: u8, mask: u8, deliveries: usize) -> Vec<u8> {
         one.extend_from_slice(line.as_bytes());
         one.extend_from_slice(eol);
     }
-    let copies = if cmd == Cmd::DataEnd { deliveries.max(1) } else { 1 };
+    let copies = if cmd == Cmd::DataEnd {
+        deliveries.max(1)
+    } else {
+        1
+    };
     one.repeat(copies)
 }
 
 fn challenge(variant: u8) -> &'static str {
     match variant >> 5 & 3 {
         0 => "",
-        1 => "VXNlcm5hbWU6",                     // "Username:"
-        2 => "PDEyMzQ1QGV4YW1wbGUub3JnPg==",     // CRAM-MD5 "<12345@example.org>"
+        1 => "VXNlcm5hbWU6",                 // "Username:"
+        2 => "PDEyMzQ1QGV4YW1wbGUub3JnPg==", // CRAM-MD5 "<12345@example.org>"
         _ => "not base64!",
     }
 }
@@ -842,7 +883,9 @@ impl Harness {
                     assert!(self.closed, "a passed deadline did not end the session");
                 }
             }
-            Op::Transmit(n) => self.transmit(usize::from(*n)),
+            Op::Transmit(n) => {
+                self.transmit(usize::from(*n));
+            }
             Op::Flush => self.flush(),
             Op::SendMail { rcpts, flags } => self.send_mail(*rcpts, *flags),
             Op::BodyWrite { repeat, data } => {
@@ -892,11 +935,7 @@ impl Harness {
     fn mutate(&mut self, f: impl FnOnce(&mut Client) -> Result<(), UsageError>) {
         let before = self.client.buffered_output();
         if let Err(e) = f(&mut self.client) {
-            assert_eq!(
-                self.client.buffered_output(),
-                before,
-                "{e:?} queued bytes"
-            );
+            assert_eq!(self.client.buffered_output(), before, "{e:?} queued bytes");
             if let Some(ev) = self.client.poll_event() {
                 panic!("{e:?} came with an event: {ev:?}");
             }
@@ -924,13 +963,20 @@ impl Harness {
     }
 
     fn feed(&mut self, n: usize) {
-        let n = if n == 0 { self.server.len() } else { n.min(self.server.len()) };
+        let n = if n == 0 {
+            self.server.len()
+        } else {
+            n.min(self.server.len())
+        };
         let bytes: Vec<u8> = self.server.drain(..n).collect();
         let tls_wait = self.tls_wait;
         self.client.handle_input(&bytes, self.now);
         self.drain_events();
         if tls_wait && !bytes.is_empty() {
-            assert!(self.closed, "bytes during the TLS upgrade did not end the session");
+            assert!(
+                self.closed,
+                "bytes during the TLS upgrade did not end the session"
+            );
         }
     }
 
@@ -969,9 +1015,8 @@ impl Harness {
         } else {
             ReversePath::try_from("alice@example.org").expect("valid path")
         };
-        let to = (0..rcpts % 5).map(|i| {
-            Mailbox::try_from(format!("rcpt{i}@example.net")).expect("valid mailbox")
-        });
+        let to = (0..rcpts % 5)
+            .map(|i| Mailbox::try_from(format!("rcpt{i}@example.net")).expect("valid mailbox"));
         let mut envelope = Envelope::new(from, to);
         envelope.content = match flags >> 1 & 3 {
             1 => Content::EightBit,
@@ -1007,13 +1052,19 @@ impl Harness {
             return false;
         };
         assert_eq!(writer.id(), id);
-        let times = (usize::from(repeat) + 1).min(MAX_WRITE / data.len().max(1)).max(1);
+        let times = (usize::from(repeat) + 1)
+            .min(MAX_WRITE / data.len().max(1))
+            .max(1);
         let bytes = data.repeat(times);
         let room = writer.room();
         let before = writer.bytes_written();
         match writer.write(&bytes) {
             Ok(n) => {
-                assert_eq!(n, room.min(bytes.len()), "write took other than min(room, len)");
+                assert_eq!(
+                    n,
+                    room.min(bytes.len()),
+                    "write took other than min(room, len)"
+                );
                 assert_eq!(writer.bytes_written(), before + n as u64);
                 self.bodies[index].input.extend_from_slice(&bytes[..n]);
                 n > 0
@@ -1087,7 +1138,10 @@ impl Harness {
     fn after_step(&mut self, body_op: bool, body_took: bool) {
         self.drain_events();
         if self.closed {
-            assert!(self.client.poll_transmit(self.now).is_none(), "bytes after Closed");
+            assert!(
+                self.client.poll_transmit(self.now).is_none(),
+                "bytes after Closed"
+            );
             assert_eq!(self.client.poll_timeout(), None, "deadline after Closed");
         }
         if self.tls_wait {

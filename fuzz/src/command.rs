@@ -39,7 +39,11 @@ fn check_ctor<T>(what: &str, s: &str, result: &Result<T, InvalidInput>, text: im
             };
             assert_eq!((*b, *a), (byte, at), "{what} of {s:?}");
         }
-        (None, Ok(v)) => assert_eq!(first_control(text(v)), None, "{what} of {s:?} kept a control"),
+        (None, Ok(v)) => assert_eq!(
+            first_control(text(v)),
+            None,
+            "{what} of {s:?} kept a control"
+        ),
         (None, Err(_)) => {}
     }
 }
@@ -77,7 +81,9 @@ pub fn check(data: &[u8]) {
         let m = Mailbox::try_from(s);
         check_ctor("Mailbox", s, &m, Mailbox::as_str);
         let p = ReversePath::try_from(s);
-        check_ctor("ReversePath", s, &p, |p| p.mailbox().map_or("", Mailbox::as_str));
+        check_ctor("ReversePath", s, &p, |p| {
+            p.mailbox().map_or("", Mailbox::as_str)
+        });
         let a = Argument::try_from(s);
         check_ctor("Argument", s, &a, Argument::as_str);
         let n = MechanismName::try_from(s);

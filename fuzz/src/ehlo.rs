@@ -29,7 +29,11 @@ pub fn check(data: &[u8]) {
 
     let mut raw = Vec::new();
     for (i, t) in texts.iter().enumerate() {
-        raw.extend_from_slice(if i + 1 == texts.len() { b"250 " } else { b"250-" });
+        raw.extend_from_slice(if i + 1 == texts.len() {
+            b"250 "
+        } else {
+            b"250-"
+        });
         raw.extend_from_slice(t);
         // A text ending in CR needs CRLF, or the CR would be taken as part of the line end.
         let bare_lf = flags >> (i % 8) & 1 == 1 && !t.ends_with(b"\r");

@@ -77,7 +77,11 @@ pub fn check_with(buf: &[u8], limits: ReplyLimits) {
         Outcome::Complete(code, raw) => {
             let n = raw.len();
             assert!(n > 0 && n <= buf.len(), "consumed {n} of {}", buf.len());
-            assert_eq!(&buf[..n], &raw[..], "reply bytes are not the buffer's prefix");
+            assert_eq!(
+                &buf[..n],
+                &raw[..],
+                "reply bytes are not the buffer's prefix"
+            );
             assert_eq!(
                 first,
                 Some((n, whole.clone())),

@@ -149,7 +149,11 @@ pub fn ref_normalize(input: &[u8]) -> Vec<u8> {
         match b {
             b'\r' => {
                 out.extend_from_slice(b"\r\n");
-                i += if input.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
+                i += if input.get(i + 1) == Some(&b'\n') {
+                    2
+                } else {
+                    1
+                };
             }
             b'\n' => {
                 out.extend_from_slice(b"\r\n");

@@ -876,40 +876,43 @@ impl SmtpClient {
             if let Some(done) = until(&session.client, None) {
                 return done;
             }
-            // Feed the body while the client has room for it.
+            // Feed the body while the client has room for it, so that it leaves in as few
+            // writes as the outbox allows (a small body together with its terminator).
             let mut fed = false;
-            if let Some(id) = open_body {
-                match session.client.body(id) {
-                    None => open_body = None,
-                    Some(mut writer) => {
-                        let room = writer.room();
-                        if room > 0 {
-                            if self.body_buf.len() < BODY_BUF {
-                                self.body_buf.resize(BODY_BUF, 0);
-                            }
-                            let buf = self.body_buf.get_mut(..room.min(BODY_BUF));
-                            let buf = buf.unwrap_or_default();
-                            let n = match body.as_deref_mut() {
-                                Some(source) => read_retrying(source, buf)?,
-                                None => 0,
-                            };
-                            // An encoding error ends the session; `Closed` reports it.
-                            match buf.get(..n) {
-                                Some(bytes) if n > 0 => {
-                                    if writer.write(bytes).is_ok_and(|took| took < n) {
-                                        // `room()` promised space for all of it.
-                                        return Err(Error::Io(io::Error::other(
-                                            "internal: the body writer took less than its room",
-                                        )));
-                                    }
-                                }
-                                _ => {
-                                    open_body = None;
-                                    let _ = writer.finish();
-                                }
-                            }
-                            fed = true;
+            while let Some(id) = open_body {
+                let Some(mut writer) = session.client.body(id) else {
+                    open_body = None;
+                    break;
+                };
+                let room = writer.room();
+                if room == 0 {
+                    break;
+                }
+                if self.body_buf.len() < BODY_BUF {
+                    self.body_buf.resize(BODY_BUF, 0);
+                }
+                let buf = self.body_buf.get_mut(..room.min(BODY_BUF));
+                let buf = buf.unwrap_or_default();
+                let n = match body.as_deref_mut() {
+                    Some(source) => read_retrying(source, buf)?,
+                    None => 0,
+                };
+                fed = true;
+                // An encoding error ends the session; `Closed` reports it.
+                match buf.get(..n) {
+                    Some(bytes) if n > 0 => match writer.write(bytes) {
+                        Ok(took) if took < n => {
+                            // `room()` promised space for all of it.
+                            return Err(Error::Io(io::Error::other(
+                                "internal: the body writer took less than its room",
+                            )));
                         }
+                        Ok(_) => {}
+                        Err(_) => break,
+                    },
+                    _ => {
+                        open_body = None;
+                        let _ = writer.finish();
                     }
                 }
             }
@@ -939,7 +942,7 @@ impl SmtpClient {
                 Some(deadline) => deadline - now,
                 None => default_wait,
             };
-            session.io.set_timeouts(wait, wait)?;
+            session.io.set_write_timeout(wait)?;
             let Some(bytes) = session.client.poll_transmit(now) else {
                 return Ok(());
             };
@@ -976,7 +979,7 @@ impl SmtpClient {
                 )))
             }
         };
-        session.io.set_timeouts(wait, wait)?;
+        session.io.set_read_timeout(wait)?;
         match session.io.read(&mut session.read_buf) {
             Ok(0) => session.client.handle_eof(Instant::now()),
             Ok(n) => {
@@ -996,6 +999,19 @@ impl SmtpClient {
         let connector = self.connector()?;
         let command = self.timeouts().command;
         let session = self.session.as_mut().ok_or(Error::NotConnected)?;
+        // The core may have ended the session in the same input that accepted STARTTLS
+        // (plaintext right behind the `220`): then `Closed` follows and there is nothing to do.
+        if session.client.is_closed() {
+            return Ok(());
+        }
+        // Plaintext that already arrived behind the `220` must reach the core (which ends the
+        // session), never the TLS layer.
+        let pending = session.io.read_pending(&mut session.read_buf)?;
+        if pending > 0 {
+            let bytes = session.read_buf.get(..pending).unwrap_or_default();
+            session.client.handle_input(bytes, Instant::now());
+            return Ok(());
+        }
         let now = Instant::now();
         let wait = session
             .client
@@ -1076,7 +1092,7 @@ fn drain_after_write_failure(session: &mut Session) {
     let until = Instant::now() + DRAIN_AFTER_WRITE_FAILURE;
     while !session.client.is_closed() {
         let now = Instant::now();
-        if now >= until || session.io.set_timeouts(until - now, until - now).is_err() {
+        if now >= until || session.io.set_read_timeout(until - now).is_err() {
             break;
         }
         match session.io.read(&mut session.read_buf) {
@@ -1184,6 +1200,13 @@ fn connect_from(source: SocketAddr, addr: SocketAddr, timeout: Duration) -> io::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_can_move_between_threads() {
+        fn assert_send<T: Send>() {}
+        assert_send::<SmtpClient>();
+        assert_send::<Error>();
+    }
 
     #[test]
     fn host_port_splitting() {

@@ -62,12 +62,12 @@
 //! | `verify(addr)` / `vrfy`, `expn(addr)`, `help(args)` | [`SmtpClient::verify`], [`SmtpClient::expn`], [`SmtpClient::help`] |
 //! | `noop()`, `rset()` | [`SmtpClient::noop`], [`SmtpClient::rset`] |
 //! | `docmd(cmd, args)` | [`SmtpClient::docmd`] (the whole line) |
-//! | `mail(from, options)`, `rcpt(to, options)` | [`SmtpClient::mail`], [`SmtpClient::rcpt`] with [`MailParams`](smtp_proto::MailParams) / [`RcptParams`](smtp_proto::RcptParams) |
+//! | `mail(from, options)`, `rcpt(to, options)` | [`SmtpClient::mail`], [`SmtpClient::rcpt`] with [`MailParams`] / [`RcptParams`] |
 //! | `data(msg)` | [`SmtpClient::data`] (from any `Read`, streamed), [`SmtpClient::data_per_recipient`] for LMTP |
 //! | `login(user, password)` | [`SmtpClient::login`] (CRAM-MD5, PLAIN, LOGIN) |
 //! | `auth(mechanism, authobject)` | [`SmtpClient::auth`] with any [`Mechanism`](smtp_proto::sasl::Mechanism) |
 //! | `starttls(context=…)` | [`SmtpClient::starttls`] (connector from the builder), or [`Builder::tls`] with [`TlsMode::Opportunistic`] / [`TlsMode::Required`] |
-//! | `sendmail(from, to, msg, mail_options, rcpt_options)` | [`SmtpClient::sendmail`], [`SmtpClient::sendmail_with`] (an [`Envelope`](smtp_proto::Envelope) with parameters); [`SmtpClient::send_mail`] returns the full [`MailReport`](smtp_proto::client::MailReport) instead of errors |
+//! | `sendmail(from, to, msg, mail_options, rcpt_options)` | [`SmtpClient::sendmail`], [`SmtpClient::sendmail_with`] (an [`Envelope`] with parameters); [`SmtpClient::send_mail`] returns the full [`MailReport`] instead of errors |
 //! | `send_message(msg, from_addr, to_addrs)` | [`SmtpClient::send_message`], [`SmtpClient::send_message_with`] |
 //! | `quit()` | [`SmtpClient::quit`] |
 //! | `close()` | [`SmtpClient::close`] (also on drop) |
@@ -87,8 +87,8 @@
 //! | `SMTPSenderRefused` | [`Error::SenderRefused`] |
 //! | `SMTPRecipientsRefused` | [`Error::RecipientsRefused`] |
 //! | `SMTPDataError` | [`Error::DataRefused`] |
-//! | `SMTPNotSupportedError` | [`Error::Usage`] with [`UsageError::Unsupported`](smtp_proto::UsageError::Unsupported) |
-//! | `SMTPException("No suitable authentication method found.")` | [`Error::Usage`] with [`UsageError::NoSuitableMechanism`](smtp_proto::UsageError::NoSuitableMechanism) |
+//! | `SMTPNotSupportedError` | [`Error::Usage`] with [`UsageError::Unsupported`] |
+//! | `SMTPException("No suitable authentication method found.")` | [`Error::Usage`] with [`UsageError::NoSuitableMechanism`] |
 //! | `SMTPException("Server AUTH mechanism infinite loop…")` | [`Error::Smtp`] with [`AuthLoop`](smtp_proto::Error::AuthLoop) |
 //! | `ValueError` (CR/LF in a command, zero timeout, two Resent- blocks) | [`Error::InvalidInput`], [`Error::InvalidSetting`], [`Error::Message`] |
 //! | `OSError`, `socket.timeout`, `ssl.SSLError` from connect / handshake | [`Error::Io`], [`Error::Smtp`] with `Timeout`, [`Error::Tls`] |
@@ -110,3 +110,8 @@ pub use native_tls;
 pub use smtp_proto as proto;
 pub use smtp_proto::client::{Content, Envelope, MailReport, Timeouts, TlsMode, TranscriptEntry};
 pub use smtp_proto::{MailParams, OwnedReply, RcptParams, UsageError};
+
+/// Compiles the README's example.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

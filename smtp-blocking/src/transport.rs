@@ -33,6 +33,14 @@ impl Stream {
         }
     }
 
+    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.set_nonblocking(on),
+            #[cfg(unix)]
+            Self::Unix(s) => s.set_nonblocking(on),
+        }
+    }
+
     fn shutdown(&self) {
         // Best effort: the peer may already be gone.
         let _ = match self {
@@ -105,11 +113,30 @@ impl Transport {
         }
     }
 
-    /// Sets both socket timeouts (clamped to at least 1 ms).
-    pub(crate) fn set_timeouts(&self, read: Duration, write: Duration) -> io::Result<()> {
+    /// Sets the socket's read timeout (clamped to at least 1 ms).
+    pub(crate) fn set_read_timeout(&self, d: Duration) -> io::Result<()> {
         let stream = self.stream().ok_or_else(poisoned)?;
-        stream.set_read_timeout(Some(clamp_timeout(read)))?;
-        stream.set_write_timeout(Some(clamp_timeout(write)))
+        stream.set_read_timeout(Some(clamp_timeout(d)))
+    }
+
+    /// Sets the socket's write timeout (clamped to at least 1 ms).
+    pub(crate) fn set_write_timeout(&self, d: Duration) -> io::Result<()> {
+        let stream = self.stream().ok_or_else(poisoned)?;
+        stream.set_write_timeout(Some(clamp_timeout(d)))
+    }
+
+    /// Reads whatever has already arrived on a plain stream, without waiting (0: nothing).
+    pub(crate) fn read_pending(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Self::Plain(stream) = self else {
+            return Ok(0);
+        };
+        stream.set_nonblocking(true)?;
+        let result = match stream.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            other => other,
+        };
+        stream.set_nonblocking(false)?;
+        result
     }
 
     /// Wraps the plain stream in TLS for `server_name`, the handshake bounded by `timeout`.

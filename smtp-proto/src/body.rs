@@ -158,7 +158,8 @@ impl BodyEncoder {
     }
 
     /// Ends the body. DATA: appends `.\r\n`, preceded by `\r\n` unless the body already ended
-    /// with a line end (an empty body gets no empty line). BDAT/binary: flushes a pending CR.
+    /// with a line end (an empty body gets no empty line). BDAT/binary: flushes a pending CR
+    /// (BDAT: a CR that ended the last chunk becomes CRLF; binary: nothing is appended).
     ///
     /// Appends at most [`MAX_FINISH_LEN`](Self::MAX_FINISH_LEN) bytes.
     ///
@@ -219,8 +220,9 @@ impl BodyEncoder {
     }
 
     /// DATA/BDAT. Runs that need no change (including well-formed CRLFs not followed by a
-    /// line-leading dot) are copied with one `extend_from_slice`; output is written only up to
-    /// the offending byte when an error is returned.
+    /// line-leading dot) are copied with `extend_from_slice`, found by [`skip_clean_blocks`] on
+    /// well-formed text and by `memchr2` around the bytes that need a change. When an error is
+    /// returned, output has been written up to the offending byte only.
     fn push_text(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), BodyError> {
         let stuff = self.mode == Mode::Data;
         let mut pos = 0;
@@ -304,15 +306,18 @@ impl BodyEncoder {
     }
 }
 
-/// Skips bytes from `pos` that need no change: every CR and LF among them is part of a CRLF
-/// and (with `STUFF`) no line among them starts with a dot. Returns the new position; the byte
-/// there was checked too (it is not a bare LF, nor a dot after an LF) as the second byte of the
-/// last pair. `pos` must not be the LF of a CRLF; when `input[pos]` is an LF (hence bare) nothing
-/// is skipped.
+/// The fast path for well-formed text: skips bytes from `pos` that can be copied as they are.
 ///
-/// This is the fast path for well-formed text: the check is branch-free over byte pairs, which
-/// the compiler turns into vector code, so typical lines cost no `memchr` call each. Big blocks
-/// go first; once one needs a change, small blocks get close to the spot for the slow path.
+/// Returns `new >= pos` such that every CR and LF in `input[pos..new]` is part of a CRLF, the
+/// pair `input[new - 1], input[new]` (if `new > pos`) is no bare CR or LF either (so when
+/// `input[new - 1]` is a CR, `input[new]` is its LF), and (with `STUFF`) no LF in
+/// `input[pos..new - 1]` is followed by a dot; a dot right after `new - 1` is the caller's to
+/// stuff. `pos` must not be the LF of a CRLF; when `input[pos]` is an LF (hence bare) nothing is
+/// skipped. At most about [`MAX_SKIP`] bytes are skipped per call.
+///
+/// The checks are branch-free over whole blocks, which the compiler turns into vector code, so
+/// typical lines cost no `memchr` call each. Big blocks go first; once one needs a change, small
+/// blocks and then single pairs get close to the spot for the slow path.
 fn skip_clean_blocks<const STUFF: bool>(input: &[u8], mut pos: usize) -> usize {
     if input.get(pos) == Some(&b'\n') {
         return pos;
@@ -324,40 +329,26 @@ fn skip_clean_blocks<const STUFF: bool>(input: &[u8], mut pos: usize) -> usize {
             continue;
         }
         // Something within the next big block needs a change (or the input ends there): get
-        // close in small blocks, then to the exact pair with a bit mask.
-        loop {
-            match small_block_flags::<STUFF>(input, pos) {
-                Some(0) => pos = pos.saturating_add(SMALL_BLOCK),
-                Some(mask) => {
-                    let at = pos.saturating_add(mask.trailing_zeros() as usize);
-                    if input.get(at) == Some(&b'\r')
-                        && input.get(at.saturating_add(1)) == Some(&b'\n')
-                    {
-                        // Not bare, so this CRLF ends a line that starts with a dot: skip to its
-                        // LF (the caller steps over it onto the dot).
-                        return at.saturating_add(1);
-                    }
-                    return at;
+        // close in small blocks, then pair by pair.
+        while block_is_clean::<STUFF, SMALL_BLOCK>(input, pos) {
+            pos = pos.saturating_add(SMALL_BLOCK);
+        }
+        for _ in 0..SMALL_BLOCK {
+            match (input.get(pos), input.get(pos.saturating_add(1))) {
+                (Some(&a), Some(&b)) if !pair_needs_change::<STUFF>(a, b) => {
+                    pos = pos.saturating_add(1);
                 }
-                None => {
-                    // The last few bytes of the input, pair by pair.
-                    while let (Some(&a), Some(&b)) =
-                        (input.get(pos), input.get(pos.saturating_add(1)))
-                    {
-                        if pair_needs_change::<STUFF>(a, b) {
-                            break;
-                        }
-                        pos = pos.saturating_add(1);
-                    }
-                    return pos;
-                }
+                _ => break,
             }
         }
+        break;
     }
     pos
 }
 
-/// The most bytes one [`skip_clean_blocks`] call skips, so that they are copied while cached.
+/// The most bytes one [`skip_clean_blocks`] call skips (plus up to a block), so that the caller
+/// copies them while they are cached. Copies of this size also stayed on glibc's fast vector
+/// `memmove` path in measurements; 4 KiB copies shifted by a stuffed dot hit a far slower one.
 const MAX_SKIP: usize = 2048;
 /// Bytes checked per step by [`skip_clean_blocks`] on clean text.
 const BIG_BLOCK: usize = 128;
@@ -372,8 +363,10 @@ const SMALL_BLOCK: usize = 16;
 /// LF at `pos + 1..=pos + N` that starts a dotted line. (Testing the CR rather than the LF reuses
 /// a comparison, which makes the vector loop shorter.)
 fn block_is_clean<const STUFF: bool, const N: usize>(input: &[u8], pos: usize) -> bool {
-    let (Some(first), Some(second)) = (array_at::<N>(input, pos), array_at::<N>(input, pos + 1))
-    else {
+    let (Some(first), Some(second)) = (
+        array_at::<N>(input, pos),
+        array_at::<N>(input, pos.saturating_add(1)),
+    ) else {
         return false;
     };
     let mut flagged = false;
@@ -393,35 +386,14 @@ fn block_is_clean<const STUFF: bool, const N: usize>(input: &[u8], pos: usize) -
     !flagged
 }
 
-/// Flags of the [`SMALL_BLOCK`] positions from `pos` as in [`block_is_clean`], bit `i` for
-/// `pos + i`; `None` when the input ends too soon.
-fn small_block_flags<const STUFF: bool>(input: &[u8], pos: usize) -> Option<u16> {
-    let first = array_at::<SMALL_BLOCK>(input, pos)?;
-    let second = array_at::<SMALL_BLOCK>(input, pos.saturating_add(1))?;
-    let third = if STUFF {
-        array_at::<SMALL_BLOCK>(input, pos.saturating_add(2))?
-    } else {
-        second
-    };
-    let mut mask = 0u16;
-    for (i, ((&a, &b), &c)) in first.iter().zip(second).zip(third).enumerate() {
-        let cr = a == b'\r';
-        let flag = (cr != (b == b'\n')) | (STUFF & cr & (c == b'.'));
-        mask |= u16::from(flag) << i;
-    }
-    Some(mask)
-}
-
 /// The `N` bytes of `input` from `pos`, if there are that many.
-#[inline(always)]
 fn array_at<const N: usize>(input: &[u8], pos: usize) -> Option<&[u8; N]> {
     let bytes = input.get(pos..pos.checked_add(N)?)?;
     bytes.try_into().ok()
 }
 
 /// Whether the byte pair `a b` shows a bare CR (`a`), a bare LF (`b`) or, with `STUFF`, a
-/// line-leading dot (`b`). Branch-free so that loops over it vectorise.
-#[inline(always)]
+/// line-leading dot (`b`).
 fn pair_needs_change<const STUFF: bool>(a: u8, b: u8) -> bool {
     let bare = (a == b'\r') != (b == b'\n');
     let dot_line = STUFF & (a == b'\n') & (b == b'.');
@@ -809,6 +781,106 @@ mod tests {
         ];
         for (input, expected) in cases {
             assert_eq!(normalize_line_endings(input), *expected, "{input:?}");
+        }
+    }
+
+    /// Byte-at-a-time model of the encoders under `Normalize`: normalise, stuff, terminate.
+    fn reference(input: &[u8], data: bool) -> Vec<u8> {
+        let normal = normalize_line_endings(input);
+        if !data {
+            return normal;
+        }
+        let mut out = Vec::new();
+        for &b in &normal {
+            if b == b'.' && (out.is_empty() || out.ends_with(b"\r\n")) {
+                out.push(b'.');
+            }
+            out.push(b);
+        }
+        if !normal.is_empty() && !normal.ends_with(b"\r\n") {
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b".\r\n");
+        out
+    }
+
+    /// The first CR or LF that is not part of a CRLF, and its offset.
+    fn first_bare(input: &[u8]) -> Option<(u8, u64)> {
+        let mut i = 0;
+        while let Some(&b) = input.get(i) {
+            match b {
+                b'\r' if input.get(i + 1) == Some(&b'\n') => i += 2,
+                b'\r' | b'\n' => return Some((b, i as u64)),
+                _ => i += 1,
+            }
+        }
+        None
+    }
+
+    /// About 600 bytes of well-formed text: lines of many lengths, some empty, no dots.
+    fn long_text() -> Vec<u8> {
+        let mut text = Vec::new();
+        for len in [70, 0, 3, 130, 1, 64, 127, 128, 0, 15, 16, 17, 40] {
+            text.extend((0..len).map(|i| b'a' + (i % 26) as u8));
+            text.extend_from_slice(b"\r\n");
+        }
+        text.extend_from_slice(b"tail without line end");
+        text
+    }
+
+    #[test]
+    fn long_text_with_one_change_anywhere() {
+        // The block fast path must notice each of these wherever it falls in a block.
+        let base = long_text();
+        let edits: &[&[u8]] = &[b"\r", b"\n", b".", b"\r\n.", b"\n.", b"\r.", b".\r\n"];
+        let splits = |len: usize, at: usize| [0, at.saturating_sub(1), at, at + 1, at + 2, len];
+        for at in 0..=base.len() {
+            for edit in edits {
+                let mut input = base[..at].to_vec();
+                input.extend_from_slice(edit);
+                input.extend_from_slice(&base[at..]);
+                for (make, is_data) in [(data as fn() -> BodyEncoder, true), (bdat, false)] {
+                    let expected = reference(&input, is_data);
+                    assert_eq!(
+                        run(make(), &[&input]).unwrap(),
+                        expected,
+                        "at {at} {edit:?}"
+                    );
+                    for cut in splits(input.len(), at) {
+                        let (a, b) = input.split_at(cut.min(input.len()));
+                        assert_eq!(run(make(), &[a, b]).unwrap(), expected, "cut {cut}");
+                    }
+                }
+                // Reject reports the first bare byte, wherever it is.
+                let expected = match first_bare(&input) {
+                    Some((byte, at)) => Err(BodyError::BareLineEnding { byte, at }),
+                    None => Ok(reference(&input, true)),
+                };
+                assert_eq!(run(data_strict(), &[&input]), expected, "at {at} {edit:?}");
+            }
+        }
+        // The unchanged text, and the same text with a dot on every line.
+        check(data, &base, &reference(&base, true));
+        let dotted: Vec<u8> = base
+            .split(|&b| b == b'\n')
+            .flat_map(|line| [b".", line, b"\n"].concat())
+            .collect();
+        let dotted = &dotted[..dotted.len() - 1];
+        assert_eq!(run(data(), &[dotted]).unwrap(), reference(dotted, true));
+    }
+
+    #[test]
+    fn long_chunks_of_clean_text_copy_verbatim() {
+        // Many blocks, several skip limits, a CRLF straddling block and chunk boundaries.
+        let line = [b"x".repeat(126), b"\r\n".to_vec()].concat();
+        let input = line.repeat(40);
+        assert_eq!(run(bdat(), &[&input]).unwrap(), input);
+        let mut expected = input.clone();
+        expected.extend_from_slice(b".\r\n");
+        assert_eq!(run(data(), &[&input]).unwrap(), expected);
+        for cut in [127, 128, 129, 2047, 2048, 2049, 4097] {
+            let (a, b) = input.split_at(cut);
+            assert_eq!(run(data(), &[a, b]).unwrap(), expected, "cut {cut}");
         }
     }
 

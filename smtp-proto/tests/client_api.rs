@@ -192,3 +192,40 @@ fn manual_setup_waits_for_an_explicit_hello() {
     }
     assert!(client.said_hello());
 }
+
+#[test]
+fn quit_reply_is_kept_and_transcript_can_be_switched() {
+    let now = Instant::now();
+    let mut client = ready_client(now, b"250 mx.test\r\n");
+    client.set_transcript(false);
+    while client.poll_transcript().is_some() {}
+    client.quit();
+    assert_eq!(flush(&mut client, now), b"QUIT\r\n");
+    assert!(client.poll_transcript().is_none(), "transcript is off");
+    client.set_transcript(true);
+    client.handle_input(b"221 2.0.0 bye\r\n", now);
+    assert!(matches!(
+        events(&mut client).as_slice(),
+        [Event::Closed(None)]
+    ));
+    assert_eq!(client.quit_reply().map(|r| r.code().get()), Some(221));
+    assert_eq!(
+        client.poll_transcript(),
+        Some(TranscriptEntry::Received(b"221 2.0.0 bye".to_vec()))
+    );
+}
+
+#[test]
+fn hello_as_uses_its_own_name_for_the_helo_fallback_too() {
+    let now = Instant::now();
+    let mut config = config();
+    config.setup = Setup::Manual;
+    let mut client = Client::new(config, now);
+    client.handle_input(b"220 mx.test\r\n", now);
+    events(&mut client);
+    let name = Domain::try_from("other.test").unwrap();
+    client.hello_as(Hello::EhloOrHelo, name).unwrap();
+    assert_eq!(flush(&mut client, now), b"EHLO other.test\r\n");
+    client.handle_input(b"500 what\r\n", now);
+    assert_eq!(flush(&mut client, now), b"HELO other.test\r\n");
+}

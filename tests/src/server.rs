@@ -1109,7 +1109,7 @@ impl<'a> Conn<'a> {
             Some(ir) if ir == "=" => return Ok(Some(Vec::new())),
             Some(ir) => ir,
             None => {
-                self.reply(&format!("334 {challenge}").trim_end().to_owned())?;
+                self.reply(format!("334 {challenge}").trim_end())?;
                 let Some(line) = self.read_line()? else {
                     return Err(Stop::Close);
                 };

@@ -8,6 +8,7 @@
 //! C: EHLO client.test             expected client line (CRLF appended)
 //! C| BDAT 4 LAST\r\nHi\r\n        expected client bytes, raw, with escapes
 //! => Ready                        the next event, summarised (see `summarize`)
+//! =>? UpgradeTls                  an event that may come next, depending on how input was split
 //! >> send from=<a@test> to=<b@test>,<c@test> body="Hi\r\n"
 //! @ +5m                           advance the virtual clock, then handle_timeout
 //! !eof                            the server closes the connection
@@ -34,6 +35,8 @@ pub enum Step {
     Client(Vec<u8>),
     /// The next event's summary.
     Expect(String),
+    /// `=>? …`: an event that may or may not come next, depending on how the input was split.
+    MaybeExpect(String),
     /// An action on the client: verb and the rest of the line.
     Action(String, String),
     /// Advance the clock.
@@ -87,6 +90,8 @@ impl Transcript {
                 t.push_client(b"\r\n".to_vec());
             } else if let Some(rest) = line.strip_prefix("C| ") {
                 t.push_client(unescape(rest).map_err(|e| err(&e))?);
+            } else if let Some(rest) = trimmed.strip_prefix("=>? ") {
+                t.steps.push(Step::MaybeExpect(rest.to_owned()));
             } else if let Some(rest) = trimmed.strip_prefix("=> ") {
                 t.steps.push(Step::Expect(rest.to_owned()));
             } else if let Some(rest) = trimmed.strip_prefix(">> ") {

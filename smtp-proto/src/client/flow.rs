@@ -15,7 +15,7 @@ use super::event::{Event, MailOutcome, MailReport, RecipientReport, RequestId, S
 use super::queue::{Expect, HelloVerb};
 use super::{BodyState, Client, Config, Hello, TranscriptEntry};
 use crate::body::{BodyEncoder, BodyError};
-use crate::command::{BodyType, Command, MailParams, MechanismName, ReversePath};
+use crate::command::{BodyType, Command, Domain, MailParams, MechanismName, ReversePath};
 use crate::ehlo::{Capabilities, Extension};
 use crate::error::{Error, UsageError};
 use crate::reply::{Class, OwnedReply, ReplyCode};
@@ -23,7 +23,7 @@ use crate::sasl::{self, Mechanism, Secret};
 
 /// What a mutator asked for, waiting its turn.
 pub(crate) enum Request {
-    Hello(Hello),
+    Hello(Hello, Option<Domain>),
     StartTls,
     Auth(Vec<(MechanismName, Box<dyn Mechanism>)>),
     Mail(Box<Txn>),
@@ -44,6 +44,8 @@ pub(crate) enum Op {
     Hello {
         id: RequestId,
         fallback: bool,
+        /// A name other than `Config::hello_name`, for this greeting only.
+        name: Option<Domain>,
     },
     /// Explicit STARTTLS; holds the `220` while the handshake runs.
     StartTls {
@@ -259,12 +261,13 @@ impl Client {
 
     fn start(&mut self, id: RequestId, request: Request) {
         let op = match request {
-            Request::Hello(kind) => {
+            Request::Hello(kind, name) => {
                 let verb = self.hello_verb(kind);
-                self.send_hello(verb);
+                self.send_hello(verb, name.as_ref());
                 Op::Hello {
                     id,
                     fallback: kind == Hello::EhloOrHelo && verb == HelloVerb::Ehlo,
+                    name,
                 }
             }
             Request::StartTls => {
@@ -395,13 +398,14 @@ impl Client {
         let next = match op {
             Op::Setup => self.on_setup(expect, reply, now),
             Op::Greeting => self.on_greeting(expect, reply),
-            Op::Hello { id, fallback } => self.on_hello(id, fallback, expect, reply),
+            Op::Hello { id, fallback, name } => self.on_hello(id, fallback, name, expect, reply),
             Op::StartTls { id, .. } => self.on_starttls(id, expect, reply, now),
             Op::Auth(auth) => self.on_auth(auth, expect, reply),
             Op::Mail(txn) => self.on_mail(txn, expect, reply),
             Op::Data(data) => self.on_data(data, expect, reply),
             Op::Single { id } => self.on_single(id, expect, reply),
             Op::Quit { error } => {
+                self.quit_reply = Some(reply);
                 self.close(error);
                 None
             }
@@ -424,7 +428,7 @@ impl Client {
         match self.op.take() {
             Some(Op::Setup) => {
                 let verb = self.hello_verb(Hello::EhloOrHelo);
-                self.send_hello(verb);
+                self.send_hello(verb, None);
                 self.op = Some(Op::Setup);
             }
             Some(Op::StartTls {
@@ -461,13 +465,13 @@ impl Client {
                     return None;
                 }
                 let verb = self.hello_verb(Hello::EhloOrHelo);
-                self.send_hello(verb);
+                self.send_hello(verb, None);
                 Some(Op::Setup)
             }
             Expect::Hello(verb) => match self.hello_result(verb, &reply) {
                 HelloResult::Ok => self.after_setup_hello(),
                 HelloResult::Fallback => {
-                    self.send_hello(HelloVerb::Helo);
+                    self.send_hello(HelloVerb::Helo, None);
                     Some(Op::Setup)
                 }
                 HelloResult::Refused => {
@@ -565,6 +569,7 @@ impl Client {
         &mut self,
         id: RequestId,
         fallback: bool,
+        name: Option<Domain>,
         expect: Expect,
         reply: OwnedReply,
     ) -> Option<Op> {
@@ -573,10 +578,11 @@ impl Client {
         };
         if let HelloResult::Fallback = self.hello_result(verb, &reply) {
             if fallback {
-                self.send_hello(HelloVerb::Helo);
+                self.send_hello(HelloVerb::Helo, name.as_ref());
                 return Some(Op::Hello {
                     id,
                     fallback: false,
+                    name,
                 });
             }
         }
@@ -646,7 +652,8 @@ impl Client {
         }
         let id = auth.id;
         match reply.code().class() {
-            Class::PositiveCompletion => {
+            // RFC 4954 §6: 235 is success; any other 2xx is not a completed authentication.
+            Class::PositiveCompletion if reply.code() == ReplyCode::AUTH_OK => {
                 self.emit(Event::Authenticated { id, reply });
                 None
             }
@@ -685,7 +692,7 @@ impl Client {
                 }
                 Some(Op::Auth(auth))
             }
-            Class::TransientNegative | Class::PermanentNegative => {
+            Class::PositiveCompletion | Class::TransientNegative | Class::PermanentNegative => {
                 if auth.candidates.is_empty() {
                     self.emit(Event::AuthFailed { id, reply });
                     return None;

@@ -138,6 +138,7 @@ pub struct Client {
     last_now: Option<Instant>,
     quitting: bool,
     closed: bool,
+    quit_reply: Option<OwnedReply>,
 }
 
 impl std::fmt::Debug for Client {
@@ -200,6 +201,7 @@ impl Client {
             last_now: Some(now),
             quitting: false,
             closed: false,
+            quit_reply: None,
         }
     }
 
@@ -239,6 +241,11 @@ impl Client {
     /// Whether the last hello was a successful EHLO/LHLO (smtplib's `does_esmtp`).
     pub fn does_esmtp(&self) -> bool {
         self.esmtp
+    }
+
+    /// The server's reply to QUIT, once received (smtplib's `quit()` return value).
+    pub fn quit_reply(&self) -> Option<&OwnedReply> {
+        self.quit_reply.as_ref()
     }
 
     /// Whether a hello succeeded since the session (or TLS) began.
@@ -313,6 +320,8 @@ impl Client {
                 return;
             }
             if self.awaiting_tls.is_some() && self.buffered_input() > 0 {
+                // The upgrade must not be attempted on a session that is already over.
+                self.events.retain(|e| !matches!(e, Event::UpgradeTls));
                 self.fail(Error::StartTlsInjection);
                 return;
             }
@@ -388,12 +397,27 @@ impl Client {
 
     // ---------------------------------------------------------------- C. mutators
 
-    /// Says hello (smtplib's `ehlo()`, `helo()`, `ehlo_or_helo_if_needed()`; LHLO for LMTP).
-    /// Completes with [`Event::Reply`]; a 250 to EHLO/LHLO sets the capabilities.
+    /// Says hello (smtplib's `ehlo()`, `helo()`, `ehlo_or_helo_if_needed()`; LHLO for LMTP) with
+    /// [`Config::hello_name`]. Completes with [`Event::Reply`]; a 250 to EHLO/LHLO sets the
+    /// capabilities.
     pub fn hello(&mut self, kind: Hello) -> Result<RequestId, UsageError> {
         self.check_open()?;
         self.caps_changing += 1;
-        Ok(self.request(Request::Hello(kind)))
+        Ok(self.request(Request::Hello(kind, None)))
+    }
+
+    /// [`hello`](Self::hello) with another name for this one greeting (smtplib's
+    /// `ehlo(name)` / `helo(name)`).
+    pub fn hello_as(&mut self, kind: Hello, name: Domain) -> Result<RequestId, UsageError> {
+        self.check_open()?;
+        self.caps_changing += 1;
+        Ok(self.request(Request::Hello(kind, Some(name))))
+    }
+
+    /// Turns the transcript on or off from now on (smtplib's `set_debuglevel`); lines not yet
+    /// drained stay available.
+    pub fn set_transcript(&mut self, on: bool) {
+        self.config.transcript = on;
     }
 
     /// STARTTLS (smtplib's `starttls()`). Needs a prior EHLO that offered it. On `220` the client
@@ -690,8 +714,8 @@ impl Client {
         }
     }
 
-    fn send_hello(&mut self, verb: HelloVerb) {
-        let name: Domain = self.config.hello_name.clone();
+    fn send_hello(&mut self, verb: HelloVerb, name: Option<&Domain>) {
+        let name: Domain = name.unwrap_or(&self.config.hello_name).clone();
         let command = match verb {
             HelloVerb::Ehlo => Command::Ehlo(&name),
             HelloVerb::Helo => Command::Helo(&name),
