@@ -167,7 +167,7 @@ pub mod error;
 pub mod reply;
 pub mod sasl;
 
-pub use body::{BareLineEndings, BodyEncoder};
+pub use body::{normalize_line_endings, BareLineEndings, BodyEncoder, DataDecoder};
 pub use client::{Client, Config, Envelope, Event};
 pub use command::{Command, Domain, MailParams, Mailbox, RcptParams, ReversePath};
 pub use ehlo::{AuthMechanisms, Capabilities, Extension};
