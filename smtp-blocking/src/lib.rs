@@ -105,10 +105,10 @@ mod transport;
 pub use client::{envelope, Builder, SmtpClient, TranscriptSink, LMTP_PORT, SMTPS_PORT, SMTP_PORT};
 pub use error::{Error, Refused, Result};
 pub use local_name::fqdn;
-pub use message::MAX_HEADER_BLOCK;
 pub use native_tls;
 pub use smtp_proto as proto;
 pub use smtp_proto::client::{Content, Envelope, MailReport, Timeouts, TlsMode, TranscriptEntry};
+pub use smtp_proto::message::MAX_HEADER_BLOCK;
 pub use smtp_proto::{MailParams, OwnedReply, RcptParams, UsageError};
 
 /// Compiles the README's example.

@@ -164,6 +164,8 @@ pub mod client;
 pub mod command;
 pub mod ehlo;
 pub mod error;
+#[cfg(feature = "message")]
+pub mod message;
 pub mod reply;
 pub mod sasl;
 
