@@ -456,12 +456,7 @@ impl Client {
     fn on_setup(&mut self, expect: Expect, reply: OwnedReply, now: Instant) -> Option<Op> {
         match expect {
             Expect::Greeting => {
-                self.greeting = Some(reply.clone());
-                if reply.code() != ReplyCode::READY {
-                    self.quit_with(Error::Rejected {
-                        stage: Stage::Greeting,
-                        reply,
-                    });
+                if !self.accept_greeting(reply) {
                     return None;
                 }
                 let verb = self.hello_verb(Hello::EhloOrHelo);
@@ -527,16 +522,23 @@ impl Client {
         if expect != Expect::Greeting {
             return self.unexpected(expect, reply);
         }
-        self.greeting = Some(reply.clone());
-        if reply.code() != ReplyCode::READY {
-            self.quit_with(Error::Rejected {
-                stage: Stage::Greeting,
-                reply,
-            });
-            return None;
+        if self.accept_greeting(reply) {
+            self.set_ready();
         }
-        self.set_ready();
         None
+    }
+
+    /// Keeps the greeting; anything but `220` ends the session politely (QUIT, then `Closed`).
+    fn accept_greeting(&mut self, reply: OwnedReply) -> bool {
+        self.greeting = Some(reply.clone());
+        if reply.code() == ReplyCode::READY {
+            return true;
+        }
+        self.quit_with(Error::Rejected {
+            stage: Stage::Greeting,
+            reply,
+        });
+        false
     }
 
     /// Records a hello reply (capabilities, `ehlo_resp`/`helo_resp`) and judges it.
