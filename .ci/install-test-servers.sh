@@ -33,6 +33,11 @@ else
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
     apt-get update -qq || die "apt-get update"
     apt-get install -y -qq --no-install-recommends postfix || die "apt-get install postfix"
+    # Belt and braces: should a postinst have started the system instance anyway, stop it.
+    if /usr/sbin/postfix status >/dev/null 2>&1; then
+        log "stopping the system Postfix that the package started"
+        /usr/sbin/postfix stop || die "postfix stop"
+    fi
 fi
 for tool in /usr/sbin/smtp-sink /usr/sbin/postconf \
     /usr/lib/postfix/sbin/master /usr/lib/postfix/sbin/smtpd; do

@@ -141,7 +141,8 @@ COMMAND_TEXTS = [
 # ---------------------------------------------------------------- client scripts
 
 RAW, SMTPISH, RESPOND, FEED, EOF, CLOCK, TIMEOUT, TRANSMIT, FLUSH, SENDMAIL, BODYWRITE, \
-    BODYFINISH, AUTHPLAIN, LOGIN, STARTTLS, TLSDONE, NOOP, QUIT, RSET, HELLO, AUTO = range(21)
+    BODYFINISH, AUTHPLAIN, LOGIN, STARTTLS, TLSDONE, NOOP, QUIT, RSET, HELLO, AUTO, \
+    LOWMAIL, LOWRCPT, LOWDATA, QUERY, AUTHOTHER = range(26)
 
 ALL_CAPS = 0xFF
 NO_CHUNKING = 0xFF & ~0x08
@@ -209,6 +210,21 @@ def client_scripts():
         bytes([0, 0, 0, 0]) + auto() + auto(0, NO_CHUNKING) + bytes([SENDMAIL, 1, 0]) + auto(3)
         + auto() + auto() + auto() + bytes([SENDMAIL, 3, 0]) + auto() + auto(3) + auto() + auto()
         + auto(3) + auto() + bytes([EOF])
+    )
+    # Low-level API: MAIL, RCPT, DATA with a body, then BDAT, VRFY/EXPN/HELP/raw.
+    s.append(
+        bytes([0, 0, 0, 0]) + auto() + auto() + bytes([LOWMAIL, 0]) + auto() + bytes([LOWRCPT, 1])
+        + auto() + bytes([LOWDATA, 0]) + auto() + body_write(BODIES[2]) + bytes([BODYFINISH])
+        + auto() + bytes([LOWMAIL, 2]) + auto() + bytes([LOWRCPT, 2]) + auto()
+        + bytes([LOWDATA, 1]) + body_write(b"chunked\n") + bytes([BODYFINISH]) + auto() + auto()
+        + bytes([QUERY, 0]) + auto() + bytes([QUERY, 1]) + auto() + bytes([QUERY, 3]) + auto()
+        + bytes([QUERY, 4]) + auto() + bytes([QUIT]) + auto()
+    )
+    # Other SASL mechanisms: XOAUTH2 error challenge, LOGIN two rounds, EXTERNAL.
+    s.append(
+        bytes([0, 0, 0, 0]) + auto() + auto() + bytes([AUTHOTHER, 2]) + auto(2 | 0x60) + auto(3)
+        + bytes([AUTHOTHER, 0]) + auto(0x20) + auto(2 | 0x20) + auto() + bytes([AUTHOTHER, 4])
+        + auto() + bytes([QUIT]) + auto()
     )
     # Small reply limits and SMTP-token noise.
     s.append(bytes([0, 0, 4 | 1 << 3, 0]) + auto() + bytes([SMTPISH, 8]) + bytes(range(14, 22)) + bytes([FEED, 0]))

@@ -28,6 +28,11 @@
 //! | 18 | `Rset` | | `rset()` |
 //! | 19 | `Hello` | `kind` | `hello(kind)` |
 //! | 20 | `Auto` | `variant`, `mask` | `Flush`, `Respond`, `Feed(0)` |
+//! | 21 | `Mail` | `flags` | low-level `mail` (null sender, SIZE, BODY=8BITMIME, SMTPUTF8) |
+//! | 22 | `Rcpt` | `n` | low-level `rcpt` |
+//! | 23 | `Data` | `kind` | low-level `data()` (even) or `bdat()` (odd) |
+//! | 24 | `Query` | `kind` | `verify`, `expn`, `help` or `raw` |
+//! | 25 | `AuthOther` | `kind` | `authenticate` with LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER or EXTERNAL |
 //!
 //! `Respond` keeps the session deep: the fuzzer picks good or bad answers, the EHLO capabilities
 //! (`mask`: STARTTLS, AUTH, PIPELINING, CHUNKING, 8BITMIME/BINARYMIME, SIZE, SMTPUTF8/DSN/…,
@@ -63,14 +68,14 @@ use smtp_proto::client::{
     Client, Config, Content, Envelope, Event, Hello, Limits, RequestId, Setup, Timeouts, TlsMode,
     TranscriptEntry,
 };
-use smtp_proto::command::Ret;
-use smtp_proto::sasl::Plain;
+use smtp_proto::command::{Argument, BodyType, MailParams, RcptParams, Ret};
+use smtp_proto::sasl::{CramMd5, External, Login, Mechanism, OAuthBearer, Plain, XOAuth2};
 use smtp_proto::{BareLineEndings, Domain, Mailbox, ReplyLimits, ReversePath, UsageError};
 
 use crate::util::{count, ref_data_content, ref_normalize, show, Reader};
 
 /// Number of op codes.
-pub const OP_COUNT: u8 = 21;
+pub const OP_COUNT: u8 = 26;
 /// Scripts are cut after this many operations.
 const MAX_OPS: usize = 3000;
 /// The most body bytes one `BodyWrite` offers.
@@ -302,6 +307,16 @@ pub enum Op {
         /// As for `Respond`.
         mask: u8,
     },
+    /// Low-level `mail`.
+    Mail(u8),
+    /// Low-level `rcpt`.
+    Rcpt(u8),
+    /// Low-level `data` or `bdat`.
+    Data(u8),
+    /// `verify`, `expn`, `help`, `raw`.
+    Query(u8),
+    /// `authenticate` with another mechanism.
+    AuthOther(u8),
 }
 
 /// A decoded fuzz input.
@@ -360,10 +375,15 @@ impl Script {
                 17 => Op::Quit,
                 18 => Op::Rset,
                 19 => Op::Hello(r.u8()),
-                _ => Op::Auto {
+                20 => Op::Auto {
                     variant: r.u8(),
                     mask: r.u8(),
                 },
+                21 => Op::Mail(r.u8()),
+                22 => Op::Rcpt(r.u8()),
+                23 => Op::Data(r.u8()),
+                24 => Op::Query(r.u8()),
+                _ => Op::AuthOther(r.u8()),
             };
             ops.push(op);
         }
@@ -926,6 +946,52 @@ impl Harness {
                 self.flush();
                 self.respond(*variant, *mask);
                 self.feed(0);
+            }
+            Op::Mail(flags) => {
+                let from = if flags & 1 != 0 {
+                    ReversePath::Null
+                } else {
+                    ReversePath::try_from("alice@example.org").expect("valid path")
+                };
+                let params = MailParams {
+                    size: (flags & 2 != 0).then_some(1000),
+                    body: (flags & 4 != 0).then_some(BodyType::EightBitMime),
+                    smtputf8: flags & 8 != 0,
+                    ..MailParams::default()
+                };
+                self.mutate(|c| c.mail(from, params).map(drop));
+            }
+            Op::Rcpt(n) => {
+                let to = Mailbox::try_from(format!("low{}@example.net", n % 4)).expect("valid");
+                self.mutate(|c| c.rcpt(to, RcptParams::default()).map(drop));
+            }
+            Op::Data(kind) => {
+                if kind & 1 == 0 {
+                    self.mutate(|c| c.data().map(drop));
+                } else {
+                    self.mutate(|c| c.bdat().map(drop));
+                }
+            }
+            Op::Query(kind) => {
+                let arg = Argument::try_from("postmaster").expect("valid argument");
+                let raw = Argument::try_from("NOOP raw line").expect("valid argument");
+                match kind % 5 {
+                    0 => self.mutate(|c| c.verify(&arg).map(drop)),
+                    1 => self.mutate(|c| c.expn(&arg).map(drop)),
+                    2 => self.mutate(|c| c.help(None).map(drop)),
+                    3 => self.mutate(|c| c.help(Some(&arg)).map(drop)),
+                    _ => self.mutate(|c| c.raw(&raw).map(drop)),
+                }
+            }
+            Op::AuthOther(kind) => {
+                let mechanism: Box<dyn Mechanism> = match kind % 5 {
+                    0 => Box::new(Login::new(USER, PASSWORD)),
+                    1 => Box::new(CramMd5::new(USER, PASSWORD)),
+                    2 => Box::new(XOAuth2::new(USER, PASSWORD).expect("valid token")),
+                    3 => Box::new(OAuthBearer::new(USER, PASSWORD).expect("valid token")),
+                    _ => Box::new(External::new()),
+                };
+                self.mutate(|c| c.authenticate(mechanism).map(drop));
             }
         }
         self.after_step(body_op, body_took);

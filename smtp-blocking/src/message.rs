@@ -38,12 +38,11 @@ pub(crate) fn prepare(reader: &mut dyn Read) -> Result<Prepared> {
             break (block.finish(), Vec::new());
         }
         let read = chunk.get(..n).unwrap_or_default();
-        match block
+        let split = block
             .push(read)
-            .map_err(|e| Error::Message(e.to_string()))?
-        {
-            Some(done) => break done,
-            None => continue,
+            .map_err(|e| Error::Message(e.to_string()))?;
+        if let Some(split) = split {
+            break (split.header, split.body_start);
         }
     };
     let headers = parse_headers(&head).map_err(|e| Error::Message(e.to_string()))?;

@@ -42,6 +42,15 @@ pub struct MessageHeaders {
     pub eight_bit_head: bool,
 }
 
+/// A complete header block and the bytes that followed it in the last chunk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SplitMessage {
+    /// The header block, the empty line that ends it included.
+    pub header: Vec<u8>,
+    /// What followed the header block: the start of the body.
+    pub body_start: Vec<u8>,
+}
+
 /// Accumulates a message's first bytes until its header block is complete.
 #[derive(Clone, Debug, Default)]
 pub struct HeaderBlock {
@@ -55,14 +64,13 @@ impl HeaderBlock {
         Self::default()
     }
 
-    /// Adds bytes read from the message. `Ok(Some((block, rest)))` once the header block is
-    /// complete: `rest` is what followed it in `bytes` (the start of the body).
-    pub fn push(&mut self, bytes: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, MessageError> {
+    /// Adds bytes read from the message; `Ok(Some(_))` once the header block is complete.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Option<SplitMessage>, MessageError> {
         self.buf.extend_from_slice(bytes);
         if let Some(end) = header_block_end(&self.buf, self.scanned) {
-            let mut block = std::mem::take(&mut self.buf);
-            let rest = block.split_off(end);
-            return Ok(Some((block, rest)));
+            let mut header = std::mem::take(&mut self.buf);
+            let body_start = header.split_off(end);
+            return Ok(Some(SplitMessage { header, body_start }));
         }
         self.scanned = self.buf.len().saturating_sub(3);
         if self.buf.len() > MAX_HEADER_BLOCK {
@@ -188,7 +196,10 @@ mod tests {
     fn prep(msg: &[u8]) -> (MessageHeaders, Vec<u8>) {
         let mut block = HeaderBlock::new();
         match block.push(msg).expect("within bounds") {
-            Some((head, rest)) => (parse_headers(&head).expect("parse"), rest),
+            Some(split) => (
+                parse_headers(&split.header).expect("parse"),
+                split.body_start,
+            ),
             None => (parse_headers(&block.finish()).expect("parse"), Vec::new()),
         }
     }
@@ -268,10 +279,10 @@ Bcc: oldsecret@y.org\r\n\r\nhi\r\n";
                 break;
             }
         }
-        let (i, (head, rest)) = found.expect("end found");
+        let (i, split) = found.expect("end found");
         assert_eq!(i, 29);
-        assert_eq!(head, b"To: a@b.org\r\nFrom: c@d.org\r\n\r\n");
-        assert!(rest.is_empty());
+        assert_eq!(split.header, b"To: a@b.org\r\nFrom: c@d.org\r\n\r\n");
+        assert!(split.body_start.is_empty());
         // No blank line at all: everything is header.
         let (p, rest) = prep(b"To: a@b.org\r\nFrom: c@d.org\r\n");
         assert_eq!(p.to, ["a@b.org"]);

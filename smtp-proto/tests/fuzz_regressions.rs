@@ -130,4 +130,11 @@ fn client_seeds_reach_the_body_checks() {
     let bdat = client::run(&client::Script::decode(&read("script-01")), start);
     assert_eq!((bdat.bdat_bodies, bdat.closed), (1, true), "{bdat:?}");
     assert!(bdat.lines > 5, "{bdat:?}");
+    // script-09: the low-level API, a DATA body and then a BDAT body.
+    let low = client::run(&client::Script::decode(&read("script-09")), start);
+    assert_eq!(
+        (low.data_bodies, low.bdat_bodies, low.closed),
+        (1, 1, true),
+        "{low:?}"
+    );
 }

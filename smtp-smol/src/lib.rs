@@ -1,7 +1,154 @@
-//! Async SMTP/LMTP client on smol, driving the smtp-proto core.
+//! # smtp-smol: the smtplib-parity SMTP/LMTP client, async, on smol
 //!
-//! Placeholder: the adapter is built in a later issue. It re-exports the core so that the
-//! workspace layout is fixed from the start.
+//! The [`smtp_proto`] sans-IO core plus one async read/write loop, written once over any
+//! [`futures_io::AsyncRead`] + [`futures_io::AsyncWrite`] stream, with [`async_io::Timer`] for
+//! the core's deadlines and TLS by [`async_native_tls`]. The API is `smtp_blocking`'s, call for
+//! call, with `async fn`: see the smtplib table in the `smtp_blocking` crate docs. Errors are
+//! the same [`Error`] type, so code that handles them works with either adapter.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # use std::io::{BufRead, BufReader, Write};
+//! # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+//! # let port = listener.local_addr()?.port();
+//! # let server = std::thread::spawn(move || -> std::io::Result<Vec<String>> {
+//! #     let (stream, _) = listener.accept()?;
+//! #     let mut out = stream.try_clone()?;
+//! #     let mut body = Vec::new();
+//! #     out.write_all(b"220 mx.test ESMTP\r\n")?;
+//! #     let mut reader = BufReader::new(stream);
+//! #     let mut in_data = false;
+//! #     loop {
+//! #         let mut line = String::new();
+//! #         if reader.read_line(&mut line)? == 0 { break; }
+//! #         let line = line.trim_end().to_owned();
+//! #         let reply: &[u8] = if in_data {
+//! #             if line == "." { in_data = false; b"250 2.0.0 queued\r\n" } else { body.push(line); continue; }
+//! #         } else if line.starts_with("EHLO") {
+//! #             b"250-mx.test\r\n250 PIPELINING\r\n"
+//! #         } else if line == "DATA" {
+//! #             in_data = true; b"354 go ahead\r\n"
+//! #         } else if line == "QUIT" {
+//! #             out.write_all(b"221 bye\r\n")?; break;
+//! #         } else { b"250 ok\r\n" };
+//! #         out.write_all(reply)?;
+//! #     }
+//! #     Ok(body)
+//! # });
+//! use std::time::Duration;
+//! use smtp_smol::SmtpClient;
+//!
+//! smol::block_on(async {
+//!     let mut smtp = SmtpClient::builder()
+//!         .timeout(Duration::from_secs(10))
+//!         .connect("127.0.0.1", port)
+//!         .await?;
+//!     // Any `AsyncRead` (a file, a socket, a pipe): streamed in constant memory.
+//!     let message = futures_lite::io::Cursor::new(
+//!         "From: alice@example.org\r\nTo: bob@example.net\r\nSubject: hi\r\n\r\nHello Bob.\r\n",
+//!     );
+//!     let refused = smtp.send_message(message).await?;
+//!     assert!(refused.is_empty());
+//!     smtp.quit().await
+//! })?;
+//! # let received = server.join().expect("server thread")?;
+//! # assert!(received.iter().any(|l| l == "Hello Bob."));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## The loop
+//!
+//! One loop serves every method (architecture guide §6.2; the contract is in the crate docs of
+//! [`smtp_proto`]): the core's events first (`UpgradeTls` → handshake on the same stream;
+//! `BodyWanted` → feed the body from the caller's `AsyncRead` while the core has room), then one
+//! I/O step — a write of what [`poll_transmit`](smtp_proto::Client::poll_transmit) lends, or else
+//! a read — raced against [`Timer::at`](async_io::Timer::at) of
+//! [`poll_timeout`](smtp_proto::Client::poll_timeout). The first to finish is fed back as exactly
+//! one input (a deadline as [`handle_timeout`](smtp_proto::Client::handle_timeout)), so every
+//! RFC 5321 timeout holds, including the Data Block timeout on a stalled write. Nothing is
+//! spawned: the caller's task drives the session, on any executor.
+//!
+//! ## Runtimes
+//!
+//! The client is [`GenericSmtpClient<R>`]: `R` is a [`Runtime`], which only says which stream
+//! type carries the bytes once a socket is connected. [`SmtpClient`] and [`Builder`] are the
+//! aliases for [`Smol`] (`smol::net` streams); `smtp-async-std` is the same client with
+//! async-std's streams. Any other `futures-io` stream works through
+//! [`GenericBuilder::connect_stream`].
+//!
+//! ## TLS
+//!
+//! Certificates and host names are verified by default: the server name is the host passed to
+//! `connect` (`localhost` for a Unix socket). Trust a private CA with
+//! [`GenericBuilder::tls_connector`]; opt out only explicitly with
+//! [`GenericBuilder::danger_accept_invalid_certs`]. The handshake is bounded by the timeout.
+//! AUTH over plaintext is refused unless the peer is a loopback address or a Unix socket, or
+//! [`GenericBuilder::allow_plaintext_auth`] says so.
+//!
+//! ## Cancellation
+//!
+//! Futures may be dropped at any point. One dropped while its request is on the wire leaves the
+//! session in an undefined state, so it is never reused: see
+//! [`GenericSmtpClient`'s docs](GenericSmtpClient#cancellation).
 #![forbid(unsafe_code)]
 
+mod client;
+mod connect;
+mod driver;
+mod message;
+
+use std::io;
+
+pub use async_native_tls;
+pub use client::{GenericBuilder, GenericSmtpClient};
+pub use smtp_blocking::{
+    envelope, fqdn, Error, Refused, Result, TranscriptSink, LMTP_PORT, MAX_HEADER_BLOCK,
+    SMTPS_PORT, SMTP_PORT,
+};
 pub use smtp_proto as proto;
+pub use smtp_proto::client::{Content, Envelope, MailReport, Timeouts, TlsMode, TranscriptEntry};
+pub use smtp_proto::{MailParams, OwnedReply, RcptParams, UsageError};
+
+/// Any byte stream the client can run a session over.
+pub trait AsyncIo: futures_io::AsyncRead + futures_io::AsyncWrite + Unpin + Send {}
+
+impl<T: futures_io::AsyncRead + futures_io::AsyncWrite + Unpin + Send> AsyncIo for T {}
+
+/// An async runtime's sockets: which stream type carries a session once its socket is
+/// connected. The connect itself (name resolution, source address, the timeout) is this
+/// crate's, with `async-io`.
+pub trait Runtime: Send + Sync + 'static {
+    /// Takes over a connected, non-blocking TCP socket.
+    fn tcp(stream: std::net::TcpStream) -> io::Result<Box<dyn AsyncIo>>;
+
+    /// Takes over a connected, non-blocking Unix socket.
+    #[cfg(unix)]
+    fn unix(stream: std::os::unix::net::UnixStream) -> io::Result<Box<dyn AsyncIo>>;
+}
+
+/// smol's sockets (`smol::net`): the recommended runtime.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Smol;
+
+impl Runtime for Smol {
+    fn tcp(stream: std::net::TcpStream) -> io::Result<Box<dyn AsyncIo>> {
+        Ok(Box::new(smol::net::TcpStream::try_from(stream)?))
+    }
+
+    #[cfg(unix)]
+    fn unix(stream: std::os::unix::net::UnixStream) -> io::Result<Box<dyn AsyncIo>> {
+        Ok(Box::new(smol::net::unix::UnixStream::try_from(stream)?))
+    }
+}
+
+/// The async SMTP/LMTP client on smol's sockets.
+pub type SmtpClient = GenericSmtpClient<Smol>;
+
+/// Settings for a [`SmtpClient`].
+pub type Builder = GenericBuilder<Smol>;
+
+/// Compiles and runs the README's example.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

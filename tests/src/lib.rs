@@ -1,7 +1,9 @@
-//! Shared integration-test support for the smtp workspace: the transcript format and the runner
-//! that replays transcripts against the sans-IO core.
+//! Shared integration-test support for the smtp workspace: the transcript format, the runner
+//! that replays transcripts against the sans-IO core, the scriptable test server, and the
+//! conformance matrix that runs the same scenarios through every adapter.
 #![forbid(unsafe_code)]
 
+pub mod matrix;
 pub mod sansio;
 pub mod server;
 pub mod transcript;

@@ -1,0 +1,922 @@
+//! [`GenericSmtpClient`]: the smtplib-parity async client, and its [`GenericBuilder`].
+
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::net::{IpAddr, SocketAddr};
+#[cfg(unix)]
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use async_native_tls::TlsConnector;
+use futures_lite::io::{AsyncReadExt as _, Empty};
+use futures_lite::AsyncRead;
+use smtp_proto::body::BareLineEndings;
+use smtp_proto::client::{
+    Client, Config, Content, Envelope, Event, Hello, Limits, MailOutcome, MailReport, RequestId,
+    Setup, Timeouts, TlsMode, TranscriptEntry,
+};
+use smtp_proto::command::{Argument, MailParams, Mailbox, RcptParams, ReversePath};
+use smtp_proto::ehlo::{Capabilities, Extension};
+use smtp_proto::sasl::Mechanism;
+use smtp_proto::{Domain, OwnedReply, ReplyCode, UsageError};
+
+use crate::connect::{self, Opened};
+use crate::driver::{Context, Session, Transport};
+use crate::{
+    envelope, fqdn, message, AsyncIo, Error, Refused, Result, Runtime, TranscriptSink, LMTP_PORT,
+    SMTPS_PORT, SMTP_PORT,
+};
+
+/// Settings for a [`GenericSmtpClient`], then [`connect`](Self::connect) (or
+/// [`build`](Self::build) an unconnected client, as smtplib's `SMTP()` without a host).
+///
+/// The same settings, with the same names and defaults, as `smtp_blocking::Builder`: SMTP, no
+/// TLS unless asked, certificates verified when TLS is used, greeting only on connect, RFC 5321
+/// timeouts, PIPELINING and CHUNKING when offered, bare CR/LF in bodies turned into CRLF.
+pub struct GenericBuilder<R: Runtime> {
+    local_hostname: Option<Domain>,
+    timeout: Option<Duration>,
+    timeouts: Option<Timeouts>,
+    source_address: Option<SocketAddr>,
+    tls: TlsMode,
+    connector: Option<TlsConnector>,
+    insecure: bool,
+    lmtp: bool,
+    hello_on_connect: bool,
+    allow_plaintext_auth: bool,
+    pipelining: bool,
+    chunking: bool,
+    bare_line_endings: BareLineEndings,
+    limits: Limits,
+    sink: Option<TranscriptSink>,
+    runtime: PhantomData<fn() -> R>,
+}
+
+impl<R: Runtime> fmt::Debug for GenericBuilder<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GenericBuilder")
+            .field("runtime", &std::any::type_name::<R>())
+            .field("local_hostname", &self.local_hostname)
+            .field("timeout", &self.timeout)
+            .field("tls", &self.tls)
+            .field("lmtp", &self.lmtp)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> Default for GenericBuilder<R> {
+    fn default() -> Self {
+        Self {
+            local_hostname: None,
+            timeout: None,
+            timeouts: None,
+            source_address: None,
+            tls: TlsMode::Disabled,
+            connector: None,
+            insecure: false,
+            lmtp: false,
+            hello_on_connect: false,
+            allow_plaintext_auth: false,
+            pipelining: true,
+            chunking: true,
+            bare_line_endings: BareLineEndings::Normalize,
+            limits: Limits::default(),
+            sink: None,
+            runtime: PhantomData,
+        }
+    }
+}
+
+impl<R: Runtime> GenericBuilder<R> {
+    /// The name sent with EHLO/HELO/LHLO (smtplib's `local_hostname`). Default: this host's FQDN
+    /// ([`fqdn`](crate::fqdn)), else the address literal of the local end (`[192.0.2.1]`), else
+    /// `localhost` (Unix sockets, other streams).
+    pub fn local_hostname(self, name: Domain) -> Self {
+        Self {
+            local_hostname: Some(name),
+            ..self
+        }
+    }
+
+    /// One timeout for everything (smtplib's `timeout`): the connect, the TLS handshake and each
+    /// wait for a complete reply or for write progress. Zero is refused at connect time.
+    /// Default: the RFC 5321 §4.5.3.2 timeouts ([`Timeouts`]).
+    pub fn timeout(self, timeout: Duration) -> Self {
+        Self {
+            timeout: Some(timeout),
+            ..self
+        }
+    }
+
+    /// Per-stage timeouts; overrides [`timeout`](Self::timeout) for replies (the connect still
+    /// uses `timeout`, or `timeouts.command`).
+    pub fn timeouts(self, timeouts: Timeouts) -> Self {
+        Self {
+            timeouts: Some(timeouts),
+            ..self
+        }
+    }
+
+    /// The local address to connect from (smtplib's `source_address`); port 0 picks any.
+    pub fn source_address(self, addr: SocketAddr) -> Self {
+        Self {
+            source_address: Some(addr),
+            ..self
+        }
+    }
+
+    /// The TLS policy: [`TlsMode::Implicit`] for SMTPS (smtplib's `SMTP_SSL`),
+    /// [`TlsMode::Opportunistic`] / [`TlsMode::Required`] to upgrade with STARTTLS on connect
+    /// (these imply [`hello_on_connect`](Self::hello_on_connect)). Default: disabled.
+    pub fn tls(self, mode: TlsMode) -> Self {
+        Self { tls: mode, ..self }
+    }
+
+    /// The TLS connector for implicit TLS and STARTTLS (smtplib's `context`): an
+    /// [`async_native_tls::TlsConnector`], or a `native_tls::TlsConnectorBuilder` (for a private
+    /// CA: `TlsConnector::new().add_root_certificate(ca)`). Default: the system's roots, the
+    /// certificate chain and the host name verified.
+    pub fn tls_connector(self, connector: impl Into<TlsConnector>) -> Self {
+        Self {
+            connector: Some(connector.into()),
+            ..self
+        }
+    }
+
+    /// Accept any certificate and host name (tests only). Ignored when a
+    /// [`tls_connector`](Self::tls_connector) is given.
+    pub fn danger_accept_invalid_certs(self, insecure: bool) -> Self {
+        Self { insecure, ..self }
+    }
+
+    /// Speak LMTP (RFC 2033, smtplib's `LMTP`). Default port [`LMTP_PORT`]; a host starting
+    /// with `/` is a Unix socket path.
+    pub fn lmtp(self, lmtp: bool) -> Self {
+        Self { lmtp, ..self }
+    }
+
+    /// Say EHLO (HELO as fallback, LHLO for LMTP) while connecting, and fail the connect if
+    /// both are refused. Default off (smtplib says hello lazily).
+    pub fn hello_on_connect(self, hello_on_connect: bool) -> Self {
+        Self {
+            hello_on_connect,
+            ..self
+        }
+    }
+
+    /// Permit AUTH on a plaintext connection to a remote server (default: only to a loopback
+    /// address or a Unix socket).
+    pub fn allow_plaintext_auth(self, allow_plaintext_auth: bool) -> Self {
+        Self {
+            allow_plaintext_auth,
+            ..self
+        }
+    }
+
+    /// Use PIPELINING (RFC 2920) when offered. Default on.
+    pub fn pipelining(self, pipelining: bool) -> Self {
+        Self { pipelining, ..self }
+    }
+
+    /// Use CHUNKING/BDAT (RFC 3030) when offered. Default on.
+    pub fn chunking(self, chunking: bool) -> Self {
+        Self { chunking, ..self }
+    }
+
+    /// What to do with bare CR or LF in message bodies. Default: turn them into CRLF.
+    pub fn bare_line_endings(self, bare_line_endings: BareLineEndings) -> Self {
+        Self {
+            bare_line_endings,
+            ..self
+        }
+    }
+
+    /// Memory bounds of the session.
+    pub fn limits(self, limits: Limits) -> Self {
+        Self { limits, ..self }
+    }
+
+    /// Where transcript lines go from the start (see
+    /// [`GenericSmtpClient::set_transcript_sink`]).
+    pub fn transcript_sink(self, sink: impl FnMut(&TranscriptEntry) + Send + 'static) -> Self {
+        Self {
+            sink: Some(Box::new(sink)),
+            ..self
+        }
+    }
+
+    /// Print the transcript to standard error from the start (smtplib's `set_debuglevel(1)`).
+    pub fn transcript(self, on: bool) -> Self {
+        Self {
+            sink: on.then(stderr_sink),
+            ..self
+        }
+    }
+
+    /// An unconnected client; call [`GenericSmtpClient::connect`].
+    pub fn build(mut self) -> GenericSmtpClient<R> {
+        GenericSmtpClient {
+            sink: self.sink.take(),
+            opts: self,
+            session: None,
+            in_flight: false,
+            body_buf: Vec::new(),
+        }
+    }
+
+    /// Connects to `host:port` and reads the greeting (plus hello and STARTTLS as configured).
+    /// Port 0 means the protocol's default port (25, 465 with implicit TLS, 2003 for LMTP).
+    pub async fn connect(self, host: &str, port: u16) -> Result<GenericSmtpClient<R>> {
+        let mut client = self.build();
+        client.connect(host, port).await?;
+        Ok(client)
+    }
+
+    /// Connects to a Unix socket (LMTP usually) and reads the greeting.
+    #[cfg(unix)]
+    pub async fn connect_unix(self, path: impl AsRef<Path>) -> Result<GenericSmtpClient<R>> {
+        let mut client = self.build();
+        client.connect_unix(path).await?;
+        Ok(client)
+    }
+
+    /// Runs the session over a stream you opened yourself (any `futures-io` stream: a proxy
+    /// tunnel, an in-memory pipe). `server_name` is the TLS server name; the peer counts as
+    /// remote for the AUTH-over-plaintext rule.
+    pub async fn connect_stream(
+        self,
+        stream: impl AsyncIo + 'static,
+        server_name: &str,
+    ) -> Result<GenericSmtpClient<R>> {
+        let mut client = self.build();
+        let opened = Opened {
+            io: Box::new(stream),
+            local: None,
+            loopback: false,
+        };
+        client.start(opened, server_name.to_owned()).await?;
+        Ok(client)
+    }
+}
+
+fn stderr_sink() -> TranscriptSink {
+    Box::new(|entry: &TranscriptEntry| eprintln!("{entry}"))
+}
+
+/// An async SMTP/LMTP client with smtplib's repertoire, on the sockets of runtime `R`: use the
+/// alias [`SmtpClient`](crate::SmtpClient) (smol), or `smtp_async_std::SmtpClient`.
+///
+/// Every method queues one request on the [`smtp_proto::Client`] core and drives the stream
+/// until that request completes. Errors that end the session close it; refusals
+/// ([`Error::SenderRefused`], …) leave it usable.
+///
+/// # Cancellation
+///
+/// Every future may be dropped (a `select!`, a timeout of your own, a cancelled task). If it is
+/// dropped while its request is on the wire — between the first byte written and the last
+/// reply read — the session is in an undefined state (a reply may be half read, a body half
+/// sent), so it is never reused: the next call closes it and fails with [`Error::Io`] of kind
+/// [`ConnectionAborted`](io::ErrorKind::ConnectionAborted), later calls with
+/// [`Error::NotConnected`], and [`is_connected`](Self::is_connected) is `false` from the moment
+/// of the drop. Reconnect with [`connect`](Self::connect). Dropping `send_message` while it
+/// still reads the header block (nothing sent yet) leaves the session intact.
+pub struct GenericSmtpClient<R: Runtime> {
+    opts: GenericBuilder<R>,
+    session: Option<Session>,
+    sink: Option<TranscriptSink>,
+    /// A request is being driven; still set after the call returned means its future was
+    /// dropped mid-command.
+    in_flight: bool,
+    body_buf: Vec<u8>,
+}
+
+impl<R: Runtime> fmt::Debug for GenericSmtpClient<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GenericSmtpClient")
+            .field("opts", &self.opts)
+            .field("connected", &self.is_connected())
+            .field("client", &self.session.as_ref().map(|s| &s.client))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where to connect.
+enum Target<'a> {
+    Tcp(&'a str, u16),
+    #[cfg(unix)]
+    Unix(&'a Path),
+}
+
+impl<R: Runtime> GenericSmtpClient<R> {
+    // ------------------------------------------------------------ construction
+
+    /// Settings for a new client.
+    pub fn builder() -> GenericBuilder<R> {
+        GenericBuilder::default()
+    }
+
+    /// smtplib's `SMTP(host, port)`: connects and reads the greeting. Port 0 means 25.
+    pub async fn new(host: &str, port: u16) -> Result<Self> {
+        Self::builder().connect(host, port).await
+    }
+
+    /// smtplib's `SMTP_SSL(host, port, context=…)`: implicit TLS (port 0 means 465), the
+    /// certificate verified by `connector` against `host`.
+    pub async fn new_tls(
+        host: &str,
+        port: u16,
+        connector: impl Into<TlsConnector>,
+    ) -> Result<Self> {
+        let builder = Self::builder().tls(TlsMode::Implicit);
+        builder.tls_connector(connector).connect(host, port).await
+    }
+
+    /// smtplib's `LMTP(host, port)`: LMTP over TCP (port 0 means 2003), or over a Unix socket
+    /// when `host` starts with `/`.
+    pub async fn lmtp(host: &str, port: u16) -> Result<Self> {
+        Self::builder().lmtp(true).connect(host, port).await
+    }
+
+    /// LMTP over the Unix socket at `path`.
+    #[cfg(unix)]
+    pub async fn lmtp_unix(path: impl AsRef<Path>) -> Result<Self> {
+        Self::builder().lmtp(true).connect_unix(path).await
+    }
+
+    /// smtplib's `connect(host, port)`: (re)connects, closing any current session first, and
+    /// returns the greeting. Port 0 means the protocol's default port, or a `:port` suffix of
+    /// `host` (`"mx.example:2525"`, `"[::1]:2525"`). The TLS server name is `host`.
+    pub async fn connect(&mut self, host: &str, port: u16) -> Result<OwnedReply> {
+        #[cfg(unix)]
+        if self.opts.lmtp && host.starts_with('/') {
+            return self.open(Target::Unix(Path::new(host))).await;
+        }
+        let (host, port) = connect::host_and_port(host, port, self.default_port())?;
+        self.open(Target::Tcp(host, port)).await
+    }
+
+    /// Connects to the Unix socket at `path` and returns the greeting.
+    #[cfg(unix)]
+    pub async fn connect_unix(&mut self, path: impl AsRef<Path>) -> Result<OwnedReply> {
+        self.open(Target::Unix(path.as_ref())).await
+    }
+
+    fn default_port(&self) -> u16 {
+        match (self.opts.lmtp, self.opts.tls) {
+            (true, _) => LMTP_PORT,
+            (false, TlsMode::Implicit) => SMTPS_PORT,
+            (false, _) => SMTP_PORT,
+        }
+    }
+
+    fn timeouts(&self) -> Timeouts {
+        match (self.opts.timeouts, self.opts.timeout) {
+            (Some(t), _) => t,
+            (None, Some(d)) => Timeouts::uniform(d),
+            (None, None) => Timeouts::default(),
+        }
+    }
+
+    fn connect_timeout(&self) -> Duration {
+        self.opts.timeout.unwrap_or(self.timeouts().command)
+    }
+
+    async fn open(&mut self, target: Target<'_>) -> Result<OwnedReply> {
+        self.close();
+        if self.opts.timeout.is_some_and(|t| t.is_zero()) {
+            return Err(Error::InvalidSetting(
+                "a zero timeout is not supported".into(),
+            ));
+        }
+        let limit = self.connect_timeout();
+        let (opened, server_name) = match target {
+            Target::Tcp(host, port) => {
+                let source = self.opts.source_address;
+                (connect::tcp::<R>(host, port, source, limit).await?, host)
+            }
+            #[cfg(unix)]
+            Target::Unix(path) => (connect::unix::<R>(path, limit).await?, "localhost"),
+        };
+        self.start(opened, server_name.to_owned()).await
+    }
+
+    /// Implicit TLS if configured, then the core, then the greeting (and set-up).
+    async fn start(&mut self, opened: Opened, server_name: String) -> Result<OwnedReply> {
+        self.close();
+        let limit = self.connect_timeout();
+        let mut io = Transport::Plain(opened.io);
+        if self.opts.tls == TlsMode::Implicit {
+            let connector = self.connector()?;
+            let deadline = Instant::now() + limit;
+            if !io.upgrade(connector, &server_name, deadline).await? {
+                return Err(Error::Smtp(smtp_proto::Error::Timeout {
+                    stage: smtp_proto::client::Stage::TlsHandshake,
+                    after: limit,
+                }));
+            }
+        }
+        let config = self.config(opened.local, opened.loopback);
+        let client = Client::new(config, Instant::now());
+        self.session = Some(Session::new(client, io, server_name));
+        self.drive(|_, event| matches!(event, Some(Event::Ready)).then_some(Ok(())))
+            .await?;
+        self.greeting().cloned().ok_or(Error::NotConnected)
+    }
+
+    fn config(&self, local: Option<IpAddr>, loopback: bool) -> Config {
+        let o = &self.opts;
+        let name = o
+            .local_hostname
+            .clone()
+            .unwrap_or_else(|| hello_name(local));
+        let automatic =
+            o.hello_on_connect || matches!(o.tls, TlsMode::Opportunistic | TlsMode::Required);
+        let mut config = Config::new(name);
+        config.lmtp = o.lmtp;
+        config.tls = o.tls;
+        config.setup = if automatic {
+            Setup::Automatic
+        } else {
+            Setup::Manual
+        };
+        config.allow_auth_without_tls = o.allow_plaintext_auth || loopback;
+        config.pipelining = o.pipelining;
+        config.chunking = o.chunking;
+        config.bare_line_endings = o.bare_line_endings;
+        // Always on: the client hands lines to the sink, or drops them.
+        config.transcript = true;
+        config.timeouts = self.timeouts();
+        config.limits = o.limits;
+        config
+    }
+
+    fn connector(&mut self) -> Result<&TlsConnector> {
+        let insecure = self.opts.insecure;
+        Ok(self.opts.connector.get_or_insert_with(|| {
+            TlsConnector::new()
+                .danger_accept_invalid_certs(insecure)
+                .danger_accept_invalid_hostnames(insecure)
+        }))
+    }
+
+    // ------------------------------------------------------------ getters
+
+    /// Whether a session is open (`false` once a request's future was dropped mid-command).
+    pub fn is_connected(&self) -> bool {
+        self.session.is_some() && !self.in_flight
+    }
+
+    /// The core session, for everything the getters below do not cover.
+    pub fn session(&self) -> Option<&Client> {
+        self.session.as_ref().map(|s| &s.client)
+    }
+
+    /// The greeting reply.
+    pub fn greeting(&self) -> Option<&OwnedReply> {
+        self.session()?.greeting()
+    }
+
+    /// The last EHLO/LHLO reply (smtplib's `ehlo_resp`).
+    pub fn ehlo_response(&self) -> Option<&OwnedReply> {
+        self.session()?.ehlo_response()
+    }
+
+    /// The last HELO reply (smtplib's `helo_resp`).
+    pub fn helo_response(&self) -> Option<&OwnedReply> {
+        self.session()?.helo_response()
+    }
+
+    /// Whether the last hello was a successful EHLO/LHLO (smtplib's `does_esmtp`).
+    pub fn does_esmtp(&self) -> bool {
+        self.session().is_some_and(Client::does_esmtp)
+    }
+
+    /// The server's capabilities from the last EHLO (smtplib's `esmtp_features`).
+    pub fn capabilities(&self) -> Option<&Capabilities> {
+        self.session()?.capabilities()
+    }
+
+    /// smtplib's `has_extn`: whether the last EHLO advertised `name` (case-insensitive).
+    pub fn has_extn(&self, name: &str) -> bool {
+        self.session().is_some_and(|c| c.has_extn(name))
+    }
+
+    /// Whether the connection is TLS (implicit, or after STARTTLS).
+    pub fn is_secure(&self) -> bool {
+        self.session().is_some_and(Client::is_secure)
+    }
+
+    /// The name sent with EHLO/HELO/LHLO in this session (smtplib's `local_hostname`).
+    pub fn local_hostname(&self) -> Option<&Domain> {
+        self.session().map(|c| &c.config().hello_name)
+    }
+
+    /// The TLS server name: the host connected to (`localhost` for a Unix socket).
+    pub fn server_name(&self) -> Option<&str> {
+        self.session.as_ref().map(|s| s.server_name.as_str())
+    }
+
+    // ------------------------------------------------------------ transcript
+
+    /// smtplib's `set_debuglevel`: print the transcript (`C: …` / `S: …`, AUTH payloads
+    /// redacted) to standard error, or stop.
+    pub fn set_transcript(&mut self, on: bool) {
+        self.sink = on.then(stderr_sink);
+    }
+
+    /// Hands every transcript line to `sink` from now on.
+    pub fn set_transcript_sink(&mut self, sink: impl FnMut(&TranscriptEntry) + Send + 'static) {
+        self.sink = Some(Box::new(sink));
+    }
+
+    // ------------------------------------------------------------ commands
+
+    /// smtplib's `helo()`: `HELO`, returns the reply whatever its code.
+    pub async fn helo(&mut self) -> Result<OwnedReply> {
+        self.single(|c| c.hello(Hello::Helo)).await
+    }
+
+    /// smtplib's `ehlo()`: `EHLO` (`LHLO` for LMTP), returns the reply whatever its code; a `250`
+    /// sets the capabilities.
+    pub async fn ehlo(&mut self) -> Result<OwnedReply> {
+        self.single(|c| c.hello(Hello::Ehlo)).await
+    }
+
+    /// smtplib's `ehlo_or_helo_if_needed()`: unless a hello succeeded already, EHLO then HELO;
+    /// both refused is [`Error::HeloRefused`] with HELO's reply.
+    pub async fn ehlo_or_helo_if_needed(&mut self) -> Result<()> {
+        if self.live()?.client.said_hello() {
+            return Ok(());
+        }
+        let reply = self.single(|c| c.hello(Hello::EhloOrHelo)).await?;
+        match reply.code().is_positive_completion() {
+            true => Ok(()),
+            false => Err(Error::HeloRefused(reply)),
+        }
+    }
+
+    /// smtplib's `verify()`: `VRFY address`.
+    pub async fn verify(&mut self, address: &str) -> Result<OwnedReply> {
+        let arg = Argument::try_from(address)?;
+        self.single(|c| c.verify(&arg)).await
+    }
+
+    /// smtplib's `expn()`: `EXPN list`.
+    pub async fn expn(&mut self, list: &str) -> Result<OwnedReply> {
+        let arg = Argument::try_from(list)?;
+        self.single(|c| c.expn(&arg)).await
+    }
+
+    /// smtplib's `help()`: `HELP [topic]`.
+    pub async fn help(&mut self, topic: Option<&str>) -> Result<OwnedReply> {
+        let arg = topic.map(Argument::try_from).transpose()?;
+        self.single(|c| c.help(arg.as_ref())).await
+    }
+
+    /// smtplib's `noop()`.
+    pub async fn noop(&mut self) -> Result<OwnedReply> {
+        self.single(|c| c.noop(None)).await
+    }
+
+    /// smtplib's `rset()`.
+    pub async fn rset(&mut self) -> Result<OwnedReply> {
+        self.single(Client::rset).await
+    }
+
+    /// smtplib's `docmd()`: sends one raw command line (validated: no CR, LF or other control)
+    /// and returns the reply. The session does not interpret it.
+    pub async fn docmd(&mut self, line: &str) -> Result<OwnedReply> {
+        let arg = Argument::try_from(line)?;
+        self.single(|c| c.raw(&arg)).await
+    }
+
+    /// smtplib's `mail()`: `MAIL FROM:<from> [params]`, returns the reply whatever its code.
+    /// `""` or `"<>"` is the null reverse-path; SMTPUTF8 is added when `from` needs it.
+    pub async fn mail(&mut self, from: &str, params: MailParams) -> Result<OwnedReply> {
+        let from = ReversePath::try_from(from)?;
+        self.single(|c| c.mail(from, params)).await
+    }
+
+    /// smtplib's `rcpt()`: `RCPT TO:<to> [params]`, returns the reply whatever its code.
+    pub async fn rcpt(&mut self, to: &str, params: RcptParams) -> Result<OwnedReply> {
+        let to = Mailbox::try_from(to)?;
+        self.single(|c| c.rcpt(to, params)).await
+    }
+
+    /// smtplib's `data()`: `DATA`, the message streamed from `message` (line ends normalised,
+    /// dots stuffed, a final CRLF added when missing), then the end-of-data reply, whatever its
+    /// code. `DATA` not answered `354` is [`Error::DataRefused`]. For LMTP the last
+    /// per-recipient reply is returned; see [`data_per_recipient`](Self::data_per_recipient).
+    pub async fn data(&mut self, message: impl AsyncRead + Unpin) -> Result<OwnedReply> {
+        let mut replies = self.data_per_recipient(message).await?;
+        replies.pop().ok_or(Error::NotConnected)
+    }
+
+    /// [`data`](Self::data) returning every reply after the body: one for SMTP, one per
+    /// recipient accepted since [`mail`](Self::mail) for LMTP (RFC 2033 §4.2).
+    pub async fn data_per_recipient(
+        &mut self,
+        mut message: impl AsyncRead + Unpin,
+    ) -> Result<Vec<OwnedReply>> {
+        let id = self.enqueue(Client::data)?;
+        let mut replies = Vec::new();
+        let mut streaming = false;
+        self.drive_body(&mut message, |client, event| match event {
+            Some(Event::BodyWanted(i)) => {
+                streaming |= i == id;
+                None
+            }
+            Some(Event::Reply { id: i, reply }) if i == id && !streaming => {
+                Some(Err(Error::DataRefused {
+                    reply,
+                    refused: Vec::new(),
+                }))
+            }
+            Some(Event::Reply { id: i, reply }) if i == id => {
+                replies.push(reply);
+                None
+            }
+            None => (!replies.is_empty() && !client.is_busy()).then_some(Ok(())),
+            _ => None,
+        })
+        .await?;
+        Ok(replies)
+    }
+
+    /// smtplib's `login(user, password)`: says hello if needed, then tries CRAM-MD5, PLAIN and
+    /// LOGIN in that order among those offered until one succeeds. Refused credentials are
+    /// [`Error::AuthFailed`]; no usable mechanism is [`UsageError::NoSuitableMechanism`].
+    pub async fn login(&mut self, user: &str, password: &str) -> Result<OwnedReply> {
+        self.ehlo_or_helo_if_needed().await?;
+        let id = self.enqueue(|c| c.login(user, password))?;
+        self.authenticated(id).await
+    }
+
+    /// smtplib's `auth(mechanism, authobject)`: AUTH with any SASL mechanism of
+    /// [`smtp_proto::sasl`] or your own. It must be offered; it is never replaced by another.
+    pub async fn auth(&mut self, mechanism: Box<dyn Mechanism>) -> Result<OwnedReply> {
+        self.ehlo_or_helo_if_needed().await?;
+        let id = self.enqueue(|c| c.authenticate(mechanism))?;
+        self.authenticated(id).await
+    }
+
+    async fn authenticated(&mut self, id: RequestId) -> Result<OwnedReply> {
+        self.drive(|_, event| match event? {
+            Event::Authenticated { id: i, reply } if i == id => Some(Ok(reply)),
+            Event::AuthFailed { id: i, reply } if i == id => Some(Err(Error::AuthFailed(reply))),
+            _ => None,
+        })
+        .await
+    }
+
+    /// smtplib's `starttls()`: says hello if needed, sends STARTTLS and, on `220`, does the TLS
+    /// handshake (certificate and host name verified unless configured otherwise). The
+    /// capabilities are forgotten afterwards. Any other reply is [`Error::StartTlsRefused`].
+    pub async fn starttls(&mut self) -> Result<OwnedReply> {
+        self.ehlo_or_helo_if_needed().await?;
+        let reply = self.single(Client::starttls).await?;
+        match reply.code() {
+            ReplyCode::READY => Ok(reply),
+            _ => Err(Error::StartTlsRefused(reply)),
+        }
+    }
+
+    /// A whole mail transaction: MAIL, every RCPT, DATA or BDAT with the body streamed from
+    /// `message` in constant memory, every reply attributed. Refusals are in the
+    /// [`MailReport`], not errors. Says hello first if needed.
+    pub async fn send_mail(
+        &mut self,
+        envelope: Envelope,
+        mut message: impl AsyncRead + Unpin,
+    ) -> Result<MailReport> {
+        self.ehlo_or_helo_if_needed().await?;
+        let id = self.enqueue(|c| c.send_mail(envelope))?;
+        self.drive_body(&mut message, |_, event| match event? {
+            Event::MailDone(report) if report.id == id => Some(Ok(report)),
+            _ => None,
+        })
+        .await
+    }
+
+    /// smtplib's `sendmail(from_addr, to_addrs, msg)`: sends `message` (streamed) and returns
+    /// the refused recipients with their replies. Sender refused, every recipient refused and
+    /// data refused are errors, as in smtplib. The message is declared 7-bit: use
+    /// [`sendmail_with`](Self::sendmail_with) and [`Content::EightBit`] for 8-bit bodies.
+    pub async fn sendmail(
+        &mut self,
+        from: &str,
+        to: &[&str],
+        message: impl AsyncRead + Unpin,
+    ) -> Result<Refused> {
+        let envelope = envelope(from, to.iter().copied())?;
+        self.sendmail_with(envelope, message).await
+    }
+
+    /// [`sendmail`](Self::sendmail) with a full [`Envelope`] (parameters, size, content).
+    pub async fn sendmail_with(
+        &mut self,
+        envelope: Envelope,
+        message: impl AsyncRead + Unpin,
+    ) -> Result<Refused> {
+        let sender = envelope.from.to_string();
+        let report = self.send_mail(envelope, message).await?;
+        sendmail_result(report, sender)
+    }
+
+    /// smtplib's `send_message(msg)`: the envelope from the headers (the `Resent-` block when
+    /// there is exactly one, else `Sender`/`From` and `To`, `Bcc`, `Cc`), the message sent
+    /// without `Bcc` / `Resent-Bcc`. Only the header block is held in memory
+    /// ([`MAX_HEADER_BLOCK`](crate::MAX_HEADER_BLOCK)); the body streams.
+    pub async fn send_message(&mut self, message: impl AsyncRead + Unpin) -> Result<Refused> {
+        self.send_message_with(message, None, None).await
+    }
+
+    /// [`send_message`](Self::send_message) with an explicit sender and/or recipients, which
+    /// override the headers'.
+    pub async fn send_message_with(
+        &mut self,
+        mut message: impl AsyncRead + Unpin,
+        from: Option<&str>,
+        to: Option<&[&str]>,
+    ) -> Result<Refused> {
+        self.ehlo_or_helo_if_needed().await?;
+        let prepared = message::prepare(&mut message).await?;
+        let Some(from) = from.map(str::to_owned).or_else(|| prepared.from.clone()) else {
+            return Err(Error::Message(
+                "no Sender or From header to take the sender from".into(),
+            ));
+        };
+        let mut envelope = match to {
+            Some(to) => envelope(&from, to.iter().copied())?,
+            None => envelope(&from, prepared.to.iter().map(String::as_str))?,
+        };
+        let eight_bit_mime = self
+            .capabilities()
+            .is_some_and(|c| c.supports(Extension::EightBitMime));
+        if prepared.eight_bit_head() || (envelope.needs_smtputf8() && eight_bit_mime) {
+            envelope.content = Content::EightBit;
+        }
+        let head = futures_lite::io::Cursor::new(prepared.head);
+        let rest = futures_lite::io::Cursor::new(prepared.rest);
+        self.sendmail_with(envelope, head.chain(rest).chain(message))
+            .await
+    }
+
+    /// smtplib's `quit()`: QUIT after anything queued, then closes the connection. A server
+    /// that closes without answering QUIT is fine.
+    pub async fn quit(&mut self) -> Result<()> {
+        self.live()?.client.quit();
+        let result = self
+            .drive(|_, event| matches!(event, Some(Event::Closed(None))).then_some(Ok(())))
+            .await;
+        self.close();
+        result
+    }
+
+    /// smtplib's `close()`: closes the connection without a word. Idempotent.
+    pub fn close(&mut self) {
+        self.session = None;
+        self.in_flight = false;
+    }
+
+    // ------------------------------------------------------------ the loop
+
+    /// The open session; a session abandoned mid-command (a dropped future) is closed here.
+    fn live(&mut self) -> Result<&mut Session> {
+        if self.in_flight {
+            self.close();
+            return Err(Error::Io(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "a previous request was cancelled mid-command (its future was dropped): \
+                 the session was closed; reconnect",
+            )));
+        }
+        self.session.as_mut().ok_or(Error::NotConnected)
+    }
+
+    fn enqueue(
+        &mut self,
+        mutator: impl FnOnce(&mut Client) -> std::result::Result<RequestId, UsageError>,
+    ) -> Result<RequestId> {
+        Ok(mutator(&mut self.live()?.client)?)
+    }
+
+    /// A request completed by its `Event::Reply`.
+    async fn single(
+        &mut self,
+        mutator: impl FnOnce(&mut Client) -> std::result::Result<RequestId, UsageError>,
+    ) -> Result<OwnedReply> {
+        let id = self.enqueue(mutator)?;
+        self.drive(|_, event| match event? {
+            Event::Reply { id: i, reply } if i == id => Some(Ok(reply)),
+            _ => None,
+        })
+        .await
+    }
+
+    async fn drive<T>(
+        &mut self,
+        until: impl FnMut(&Client, Option<Event>) -> Option<Result<T>> + Send,
+    ) -> Result<T> {
+        self.drive_body(&mut futures_lite::io::empty() as &mut Empty, until)
+            .await
+    }
+
+    /// Runs the session until `until` returns a result, feeding any body from `body`. Errors
+    /// that end the session close it; a drop before the end leaves `in_flight` set.
+    async fn drive_body<B, T>(
+        &mut self,
+        body: &mut B,
+        mut until: impl FnMut(&Client, Option<Event>) -> Option<Result<T>> + Send,
+    ) -> Result<T>
+    where
+        B: AsyncRead + Unpin + ?Sized,
+    {
+        self.live()?;
+        self.connector()?;
+        let (Some(session), Some(connector)) =
+            (self.session.as_mut(), self.opts.connector.as_ref())
+        else {
+            return Err(Error::NotConnected);
+        };
+        self.in_flight = true;
+        let mut cx = Context {
+            connector,
+            sink: &mut self.sink,
+            body_buf: &mut self.body_buf,
+        };
+        let result = session.run(&mut cx, Some(body), &mut until).await;
+        self.in_flight = false;
+        let ended = session.client.is_closed();
+        if ended || result.as_ref().is_err_and(Error::is_fatal) {
+            self.close();
+        }
+        result
+    }
+}
+
+/// smtplib's `sendmail` result for a transaction's report.
+fn sendmail_result(report: MailReport, sender: String) -> Result<Refused> {
+    let refused: Refused = report
+        .refused()
+        .map(|(mailbox, reply)| (mailbox.clone(), reply.clone()))
+        .collect();
+    Err(match report.outcome {
+        MailOutcome::Accepted(_) => return Ok(refused),
+        MailOutcome::SenderRefused(reply) => Error::SenderRefused { sender, reply },
+        MailOutcome::RecipientsRefused => Error::RecipientsRefused(refused),
+        MailOutcome::DataRefused(reply) => Error::DataRefused { reply, refused },
+        // A future outcome is reported, never taken as success.
+        _ => Error::Message("unknown mail outcome".into()),
+    })
+}
+
+/// The default hello name: the FQDN, else the local address literal, else `localhost`.
+fn hello_name(local: Option<IpAddr>) -> Domain {
+    let literal = || local.map(Domain::address_literal);
+    fqdn()
+        .or_else(literal)
+        .or_else(|| Domain::try_from("localhost").ok())
+        .unwrap_or_else(|| Domain::address_literal(IpAddr::from([127, 0, 0, 1])))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SmtpClient;
+
+    #[test]
+    fn clients_and_their_futures_can_move_between_threads() {
+        fn assert_send<T: Send>(_: &T) {}
+        let mut client = SmtpClient::builder().build();
+        assert_send(&client);
+        assert_send(&client.noop());
+        assert_send(&client.send_mail(
+            envelope("a@x.org", ["b@y.org"]).expect("envelope"),
+            futures_lite::io::empty(),
+        ));
+    }
+
+    #[test]
+    fn zero_timeout_and_no_session() {
+        smol::block_on(async {
+            let mut client = SmtpClient::builder().timeout(Duration::ZERO).build();
+            assert!(matches!(
+                client.connect("127.0.0.1", 1).await,
+                Err(Error::InvalidSetting(_))
+            ));
+            assert!(matches!(client.noop().await, Err(Error::NotConnected)));
+            assert!(matches!(client.quit().await, Err(Error::NotConnected)));
+            client.close();
+            assert!(!client.is_connected());
+        });
+    }
+
+    #[test]
+    fn default_hello_name_is_a_domain() {
+        let name = hello_name(Some(IpAddr::from([192, 0, 2, 1])));
+        assert!(!name.as_str().is_empty());
+        assert!(!hello_name(None).as_str().is_empty());
+    }
+}
