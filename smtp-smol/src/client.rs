@@ -741,24 +741,24 @@ impl<R: Runtime> GenericSmtpClient<R> {
         to: Option<&[&str]>,
     ) -> Result<Refused> {
         self.ehlo_or_helo_if_needed().await?;
-        let prepared = message::prepare(&mut message).await?;
-        let Some(from) = from.map(str::to_owned).or_else(|| prepared.from.clone()) else {
+        let (headers, body_start) = message::read_headers(&mut message).await?;
+        let Some(from) = from.map(str::to_owned).or(headers.from) else {
             return Err(Error::Message(
                 "no Sender or From header to take the sender from".into(),
             ));
         };
         let mut envelope = match to {
             Some(to) => envelope(&from, to.iter().copied())?,
-            None => envelope(&from, prepared.to.iter().map(String::as_str))?,
+            None => envelope(&from, headers.to.iter().map(String::as_str))?,
         };
         let eight_bit_mime = self
             .capabilities()
             .is_some_and(|c| c.supports(Extension::EightBitMime));
-        if prepared.eight_bit_head() || (envelope.needs_smtputf8() && eight_bit_mime) {
+        if headers.eight_bit_head || (envelope.needs_smtputf8() && eight_bit_mime) {
             envelope.content = Content::EightBit;
         }
-        let head = futures_lite::io::Cursor::new(prepared.head);
-        let rest = futures_lite::io::Cursor::new(prepared.rest);
+        let head = futures_lite::io::Cursor::new(headers.head);
+        let rest = futures_lite::io::Cursor::new(body_start);
         self.sendmail_with(envelope, head.chain(rest).chain(message))
             .await
     }

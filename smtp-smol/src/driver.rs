@@ -151,7 +151,12 @@ impl Session {
                 return done;
             }
             if let Some(id) = feeding {
-                feeding = self.feed(id, body.as_deref_mut(), cx.body_buf).await?;
+                let fed;
+                (feeding, fed) = self.feed(id, body.as_deref_mut(), cx.body_buf).await?;
+                if fed {
+                    // Fill the core's room before writing: a small body leaves with its end.
+                    continue;
+                }
             }
             self.step(feeding.is_some()).await?;
         }
@@ -167,22 +172,22 @@ impl Session {
     }
 
     /// Gives the core as much of the body as it has room for, in one read of the source.
-    /// Returns the request while it still takes a body.
+    /// Returns the request while it still takes a body, and whether anything was fed.
     async fn feed<B>(
         &mut self,
         id: RequestId,
         source: Option<&mut B>,
         buf: &mut Vec<u8>,
-    ) -> Result<Option<RequestId>>
+    ) -> Result<(Option<RequestId>, bool)>
     where
         B: AsyncRead + Unpin + ?Sized,
     {
         let room = match self.client.body(id) {
-            None => return Ok(None),
+            None => return Ok((None, false)),
             Some(writer) => writer.room().min(BODY_BUF),
         };
         if room == 0 {
-            return Ok(Some(id));
+            return Ok((Some(id), false));
         }
         if buf.len() < room {
             buf.resize(room, 0);
@@ -193,20 +198,20 @@ impl Session {
             None => 0,
         };
         let Some(mut writer) = self.client.body(id) else {
-            return Ok(None);
+            return Ok((None, false));
         };
         match chunk.get(..n) {
             Some(bytes) if n > 0 => match writer.write(bytes) {
                 Ok(took) if took < n => Err(Error::Io(io::Error::other(
                     "internal: the body writer took less than its room",
                 ))),
-                Ok(_) => Ok(Some(id)),
+                Ok(_) => Ok((Some(id), true)),
                 // An encoding error ends the session: `Closed` reports it.
-                Err(_) => Ok(None),
+                Err(_) => Ok((None, true)),
             },
             _ => {
                 let _ = writer.finish();
-                Ok(None)
+                Ok((None, true))
             }
         }
     }

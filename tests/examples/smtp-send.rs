@@ -2,22 +2,28 @@
 //!
 //! The contract (flags, exit codes, behaviour) is `shared/spec/smtp-send-cli.md`; `--help`
 //! prints the flags. Everything protocol-related is the library's: this file parses flags, reads
-//! the message, calls `smtp-blocking` and maps its outcomes to exit codes.
+//! the message, calls the adapter chosen by `--runtime` (`smtp-blocking`, `smtp-smol`,
+//! `smtp-async-std`: the same API and the same `Error` type) and maps its outcomes to exit codes.
+//! The runtime choice is one dispatch in [`open`]; everything after it is shared.
 //!
 //! The integration tests include this file as a module (`#[path]`) and call [`run`] in-process,
 //! with their own standard streams.
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::future::Future;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use smtp_blocking::proto::client::{MailOutcome, Stage};
+use smtp_blocking::proto::client::{MailOutcome, MailReport, Stage};
 use smtp_blocking::proto::command::{Mailbox, ReversePath};
 use smtp_blocking::proto::sasl::{CramMd5, Login, Mechanism, Plain, XOAuth2};
 use smtp_blocking::proto::{Domain, Error as ProtoError, OwnedReply};
 use smtp_blocking::{Content, Envelope, Error, SmtpClient, TlsMode, UsageError};
+use smtp_smol::GenericSmtpClient;
 
 const USAGE: &str = "\
 usage: smtp-send --server HOST:PORT|/unix/socket --from ADDR --to ADDR [--to ADDR ...]
@@ -97,6 +103,14 @@ enum Server {
     Unix(String),
 }
 
+/// Which adapter drives the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Runtime {
+    Blocking,
+    Smol,
+    AsyncStd,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AuthMech {
     Plain,
@@ -108,6 +122,7 @@ enum AuthMech {
 /// The parsed command line.
 #[derive(Debug)]
 struct Options {
+    runtime: Runtime,
     server: Server,
     tls: TlsMode,
     insecure: bool,
@@ -283,11 +298,12 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    match runtime.as_str() {
-        "blocking" => {}
-        "smol" | "async-std" => return Err(format!("--runtime {runtime}: not built yet")),
+    let runtime = match runtime.as_str() {
+        "blocking" => Runtime::Blocking,
+        "smol" => Runtime::Smol,
+        "async-std" => Runtime::AsyncStd,
         other => return Err(format!("unknown --runtime {other:?}")),
-    }
+    };
     let server = parse_server(&server.ok_or("--server is required")?, tls, lmtp)?;
     let from = from.ok_or("--from is required")?;
     let from = ReversePath::try_from(from.as_str()).map_err(|e| format!("--from {from:?}: {e}"))?;
@@ -313,6 +329,7 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
         (None, Some(_)) => return Err("--auth-pass needs --auth-user".into()),
     };
     Ok(Parsed::Run(Box::new(Options {
+        runtime,
         server,
         tls,
         insecure,
@@ -429,30 +446,7 @@ fn send(
             return exit::USAGE;
         }
     };
-    let mut builder = SmtpClient::builder()
-        .hello_on_connect(true)
-        .tls(opts.tls)
-        .lmtp(opts.lmtp)
-        .danger_accept_invalid_certs(opts.insecure)
-        .allow_plaintext_auth(opts.allow_plaintext_auth);
-    if let Some(t) = opts.timeout {
-        builder = builder.timeout(t);
-    }
-    if let Some(name) = &opts.helo {
-        builder = builder.local_hostname(name.clone());
-    }
-    if opts.trace {
-        let sink = Arc::clone(stderr);
-        builder = builder.transcript_sink(move |entry| {
-            if let Ok(mut err) = sink.lock() {
-                let _ = writeln!(err, "{entry}");
-            }
-        });
-    }
-    let connected = match &opts.server {
-        Server::Tcp(host, port) => builder.connect(host, *port),
-        Server::Unix(path) => builder.connect_unix(path),
-    };
+    let connected = open(opts, stderr);
     let mut client = match connected {
         Ok(c) => c,
         Err(e) => return fail(summary, &e, Phase::Connect),
@@ -482,7 +476,7 @@ fn send(
     }
     for n in 1..=opts.count {
         let report = match message.reader() {
-            Ok(reader) => client.send_mail(envelope.clone(), reader),
+            Ok(mut reader) => client.send_mail(envelope.clone(), &mut reader),
             Err(e) => Err(Error::Io(e)),
         };
         let report = match report {
@@ -528,6 +522,136 @@ fn send(
     // The messages are accepted: whatever happens to QUIT does not change that.
     let _ = client.quit();
     exit::OK
+}
+
+/// The calls the CLI makes, whichever adapter makes them.
+trait Session {
+    fn login(&mut self, user: &str, pass: &str) -> Result<OwnedReply, Error>;
+    fn auth(&mut self, mechanism: Box<dyn Mechanism>) -> Result<OwnedReply, Error>;
+    fn send_mail(&mut self, envelope: Envelope, body: &mut dyn Read) -> Result<MailReport, Error>;
+    fn quit(&mut self) -> Result<(), Error>;
+    fn close(&mut self);
+}
+
+impl Session for SmtpClient {
+    fn login(&mut self, user: &str, pass: &str) -> Result<OwnedReply, Error> {
+        Self::login(self, user, pass)
+    }
+    fn auth(&mut self, mechanism: Box<dyn Mechanism>) -> Result<OwnedReply, Error> {
+        Self::auth(self, mechanism)
+    }
+    fn send_mail(&mut self, envelope: Envelope, body: &mut dyn Read) -> Result<MailReport, Error> {
+        Self::send_mail(self, envelope, body)
+    }
+    fn quit(&mut self) -> Result<(), Error> {
+        Self::quit(self)
+    }
+    fn close(&mut self) {
+        Self::close(self);
+    }
+}
+
+/// An async runtime, run to completion one call at a time (a CLI has one session to drive).
+trait BlockOn: smtp_smol::Runtime {
+    fn block_on<F: Future>(future: F) -> F::Output;
+}
+
+impl BlockOn for smtp_smol::Smol {
+    fn block_on<F: Future>(future: F) -> F::Output {
+        smol::block_on(future)
+    }
+}
+
+impl BlockOn for smtp_async_std::AsyncStd {
+    fn block_on<F: Future>(future: F) -> F::Output {
+        async_std::task::block_on(future)
+    }
+}
+
+/// The message file (or standard input copy) as an `AsyncRead`: a local read in the session's
+/// own task, which has nothing else to do meanwhile.
+struct LocalRead<'a>(&'a mut dyn Read);
+
+impl futures_lite::AsyncRead for LocalRead<'_> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Poll::Ready(self.0.read(buf))
+    }
+}
+
+impl<R: BlockOn> Session for GenericSmtpClient<R> {
+    fn login(&mut self, user: &str, pass: &str) -> Result<OwnedReply, Error> {
+        R::block_on(Self::login(self, user, pass))
+    }
+    fn auth(&mut self, mechanism: Box<dyn Mechanism>) -> Result<OwnedReply, Error> {
+        R::block_on(Self::auth(self, mechanism))
+    }
+    fn send_mail(&mut self, envelope: Envelope, body: &mut dyn Read) -> Result<MailReport, Error> {
+        R::block_on(Self::send_mail(self, envelope, LocalRead(body)))
+    }
+    fn quit(&mut self) -> Result<(), Error> {
+        R::block_on(Self::quit(self))
+    }
+    fn close(&mut self) {
+        Self::close(self);
+    }
+}
+
+/// The builder of any adapter with the options set (the setters share their names).
+macro_rules! configured {
+    ($builder:expr, $opts:expr, $stderr:expr) => {{
+        let opts: &Options = $opts;
+        let mut builder = $builder
+            .hello_on_connect(true)
+            .tls(opts.tls)
+            .lmtp(opts.lmtp)
+            .danger_accept_invalid_certs(opts.insecure)
+            .allow_plaintext_auth(opts.allow_plaintext_auth);
+        if let Some(t) = opts.timeout {
+            builder = builder.timeout(t);
+        }
+        if let Some(name) = &opts.helo {
+            builder = builder.local_hostname(name.clone());
+        }
+        if opts.trace {
+            let sink = Arc::clone($stderr);
+            builder = builder.transcript_sink(move |entry| {
+                if let Ok(mut err) = sink.lock() {
+                    let _ = writeln!(err, "{entry}");
+                }
+            });
+        }
+        builder
+    }};
+}
+
+/// Connects with the adapter of `--runtime`: the only place the runtimes differ.
+fn open(opts: &Options, stderr: &SharedWrite) -> Result<Box<dyn Session>, Error> {
+    match opts.runtime {
+        Runtime::Blocking => {
+            let builder = configured!(SmtpClient::builder(), opts, stderr);
+            Ok(Box::new(match &opts.server {
+                Server::Tcp(host, port) => builder.connect(host, *port)?,
+                Server::Unix(path) => builder.connect_unix(path)?,
+            }))
+        }
+        Runtime::Smol => open_async::<smtp_smol::Smol>(opts, stderr),
+        Runtime::AsyncStd => open_async::<smtp_async_std::AsyncStd>(opts, stderr),
+    }
+}
+
+fn open_async<R: BlockOn>(opts: &Options, stderr: &SharedWrite) -> Result<Box<dyn Session>, Error> {
+    let builder = configured!(GenericSmtpClient::<R>::builder(), opts, stderr);
+    let client = R::block_on(async {
+        match &opts.server {
+            Server::Tcp(host, port) => builder.connect(host, *port).await,
+            Server::Unix(path) => builder.connect_unix(path).await,
+        }
+    })?;
+    Ok(Box::new(client))
 }
 
 fn mechanism(m: AuthMech, user: &str, pass: &str) -> Result<Box<dyn Mechanism>, String> {

@@ -430,61 +430,54 @@ pub type AsyncStd = Async<smtp_async_std::AsyncStd>;
 
 // ------------------------------------------------------------------ transcripts over sockets
 
+/// Requests queued before `connect` returned: an adapter's session starts with `connect`, which
+/// returns only once the greeting (and set-up) completed.
+const BEFORE_CONNECT: &str = "requests queued before connect completes";
+/// Several requests queued at once: each adapter call runs one request to completion.
+const QUEUED: &str = "several requests queued at once";
+/// Low-level BDAT, and the core's `NotReady` for a send before any hello, are not part of the
+/// smtplib-shaped API (smtplib has no `bdat()`; the adapters' sends say hello first if needed).
+const CORE_ONLY: &str = "core-only request (low-level BDAT, send before hello)";
+/// A server event with no request in flight: an adapter reads only while a call runs, so the
+/// next call sees it instead (as with smtplib).
+const IDLE: &str = "server event while idle";
+/// The session ends in the same read that completes the call: the adapters close it at once,
+/// so `connect` reports `NotConnected` instead of Ready followed by the error.
+const SAME_READ: &str = "session error in the read that completes the call";
+/// After a refused transaction the core queues RSET; the adapters return the refusal at once
+/// and the RSET leaves with the next call (or never, if the session is dropped).
+const CLEANUP_RSET: &str = "cleanup RSET goes out with the next call";
+/// The adapters always allow AUTH over plaintext to loopback (Go's net/smtp rule).
+const LOOPBACK_AUTH: &str = "adapters allow plaintext AUTH to loopback";
+/// Plaintext after the `220` (or EOF) racing the TLS handshake depends on packet timing over a
+/// real socket; the unit runner covers these, and `scenarios::starttls_problems` covers
+/// injection over sockets.
+const RACY: &str = "timing-dependent over a socket";
+
 /// Transcripts the socket replay leaves out, and why. (Files with `@` or `!stall` steps are left
 /// out as a class: they move virtual time or freeze the transport, which real sockets cannot.)
 pub const SKIPPED: &[(&str, &str)] = &[
-    // Actions before the greeting: an adapter's session starts with `connect`, which returns
-    // only once the greeting (and set-up) completed.
-    (
-        "commands-before-ready.smtp",
-        "requests queued before connect completes",
-    ),
-    (
-        "usage-errors.smtp",
-        "requests queued before connect completes",
-    ),
-    // Several requests queued at once: each adapter call runs one request to completion.
-    (
-        "commands-queued-fifo.smtp",
-        "several requests queued at once",
-    ),
-    // Low-level BDAT and the core's NotReady before a hello: not part of the smtplib-shaped
-    // API (smtplib has no bdat(); the adapters' send says hello first when needed).
-    ("lowlevel-bdat.smtp", "low-level BDAT is core-only"),
-    ("lowlevel-bdat-refused.smtp", "low-level BDAT is core-only"),
-    (
-        "manual-setup.smtp",
-        "low-level BDAT and send before hello are core-only",
-    ),
-    ("manual-starttls-bdat.smtp", "low-level BDAT is core-only"),
-    (
-        "starttls-explicit-after-ready.smtp",
-        "send before the new hello is core-only (the adapters say EHLO first)",
-    ),
-    // A server event with no request in flight: an adapter reads only while a call runs, so
-    // the 421 (or EOF) is seen by the next call instead, as smtplib does.
-    ("rejected-421-unprompted.smtp", "server event while idle"),
-    ("eof-idle.smtp", "server event while idle"),
-    // AUTH over plaintext to loopback is always allowed by the adapters (Go's net/smtp rule).
-    (
-        "auth-plaintext-refused.smtp",
-        "adapters allow plaintext AUTH to loopback",
-    ),
-    (
-        "auth-after-starttls-plaintext-off.smtp",
-        "adapters allow plaintext AUTH to loopback",
-    ),
-    // The race these transcripts pin down (plaintext after the 220 vs the handshake, EOF vs
-    // the handshake) depends on packet timing over a real socket; the unit runner covers them
-    // and `scenarios::starttls_problems` covers injection over sockets.
-    (
-        "starttls-injection-later-flight.smtp",
-        "timing-dependent over a socket",
-    ),
-    (
-        "starttls-eof-during-handshake.smtp",
-        "timing-dependent over a socket",
-    ),
+    ("commands-before-ready.smtp", BEFORE_CONNECT),
+    ("usage-errors.smtp", BEFORE_CONNECT),
+    ("commands-queued-fifo.smtp", QUEUED),
+    ("quit-twice-and-after-quit.smtp", QUEUED),
+    ("lowlevel-bdat.smtp", CORE_ONLY),
+    ("lowlevel-bdat-refused.smtp", CORE_ONLY),
+    ("manual-setup.smtp", CORE_ONLY),
+    ("manual-starttls-bdat.smtp", CORE_ONLY),
+    ("starttls-explicit-after-ready.smtp", CORE_ONLY),
+    ("rejected-421-unprompted.smtp", IDLE),
+    ("eof-idle.smtp", IDLE),
+    ("malformed-unsolicited-reply.smtp", IDLE),
+    ("malformed-extra-reply-in-flight.smtp", SAME_READ),
+    ("chunking-all-rcpt-refused.smtp", CLEANUP_RSET),
+    ("chunking-last-refused.smtp", CLEANUP_RSET),
+    ("lmtp-all-refused-after-data.smtp", CLEANUP_RSET),
+    ("rcpt-all-refused-pipelining-off.smtp", CLEANUP_RSET),
+    ("rejected-421-to-cleanup-rset.smtp", CLEANUP_RSET),
+    ("auth-plaintext-refused.smtp", LOOPBACK_AUTH),
+    ("starttls-injection-later-flight.smtp", RACY),
+    ("starttls-eof-during-handshake.smtp", RACY),
 ];
 
 /// A real-time transcript: timeouts of 300 ms, the server silent after the EHLO.
@@ -635,11 +628,7 @@ fn play_client<A: Adapter>(t: &Transcript, settings: &Settings, port: u16) -> Re
                 Some(got) if got == *want => {}
                 got => return Err(format!("step {}: wanted `{want}`, got {got:?}", i + 1)),
             },
-            Step::MaybeExpect(want) => {
-                if events.front() == Some(want) {
-                    events.pop_front();
-                }
-            }
+            Step::MaybeExpect(want) if events.front() == Some(want) => drop(events.pop_front()),
             Step::Action(verb, _) if verb == "tls" => {}
             Step::Action(verb, args) => match session.as_deref_mut() {
                 Some(s) => events.extend(act(s, verb, args)?),
@@ -745,7 +734,7 @@ fn play_server(listener: &TcpListener, steps: &[Step], implicit: bool) -> Result
     let raw = tcp.try_clone().map_err(|e| e.to_string())?;
     let mut stream = Wire::Plain(tcp);
     if implicit {
-        stream = stream.into_tls()?;
+        stream = stream.into_tls();
     }
     for (i, step) in steps.iter().enumerate() {
         let at = format!("step {}", i + 1);
@@ -765,7 +754,9 @@ fn play_server(listener: &TcpListener, steps: &[Step], implicit: bool) -> Result
                     ));
                 }
             }
-            Step::Action(verb, _) if verb == "tls" => stream = stream.into_tls()?,
+            // A client that refused to go on (injection) leaves nothing to do TLS with: only a
+            // later `C:` step makes that an error.
+            Step::Action(verb, _) if verb == "tls" => stream = stream.into_tls(),
             Step::Advance(d) => thread::sleep(*d),
             Step::Eof => drop(raw.shutdown(Shutdown::Write)),
             _ => {}
@@ -783,40 +774,43 @@ fn play_server(listener: &TcpListener, steps: &[Step], implicit: bool) -> Result
 enum Wire {
     Plain(TcpStream),
     Tls(Box<native_tls::TlsStream<TcpStream>>),
+    /// The TLS handshake failed: why.
+    Failed(io::Error),
 }
 
 impl Wire {
-    fn into_tls(self) -> Result<Self, String> {
+    fn into_tls(self) -> Self {
         match self {
-            Self::Plain(tcp) => localhost_acceptor()
-                .accept(tcp)
-                .map(|t| Self::Tls(Box::new(t)))
-                .map_err(|e| format!("TLS accept: {e}")),
-            tls => Ok(tls),
+            Self::Plain(tcp) => match localhost_acceptor().accept(tcp) {
+                Ok(tls) => Self::Tls(Box::new(tls)),
+                Err(e) => Self::Failed(io::Error::other(format!("TLS accept failed: {e}"))),
+            },
+            other => other,
         }
     }
 
-    fn io(&mut self) -> &mut dyn ReadWrite {
+    fn io(&mut self) -> Result<&mut dyn ReadWrite, io::Error> {
         match self {
-            Self::Plain(t) => t,
-            Self::Tls(t) => &mut **t,
+            Self::Plain(t) => Ok(t),
+            Self::Tls(t) => Ok(&mut **t),
+            Self::Failed(e) => Err(io::Error::new(e.kind(), e.to_string())),
         }
     }
 
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.io().write_all(bytes)
+        self.io()?.write_all(bytes)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.io().flush()
+        self.io()?.flush()
     }
 
     fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        self.io().read_exact(buf)
+        self.io()?.read_exact(buf)
     }
 
     fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        self.io().read_to_end(buf)
+        self.io()?.read_to_end(buf)
     }
 }
 
