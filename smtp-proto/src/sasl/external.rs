@@ -40,20 +40,13 @@ impl Mechanism for External {
     }
 
     fn initial_response(&mut self) -> Option<Secret<Vec<u8>>> {
-        if self.state != ClientFirst::Start {
-            return None;
-        }
-        self.state = ClientFirst::Sent;
-        Some(Secret::new(self.authzid.as_bytes().to_vec()))
+        let message = Secret::new(self.authzid.as_bytes().to_vec());
+        self.state.initial(message)
     }
 
     fn respond(&mut self, challenge: &[u8]) -> Result<Secret<Vec<u8>>, SaslError> {
-        if self.state == ClientFirst::Start && challenge.is_empty() {
-            self.state = ClientFirst::Sent;
-            return Ok(Secret::new(self.authzid.as_bytes().to_vec()));
-        }
-        self.state = ClientFirst::Done;
-        Err(SaslError::UnexpectedChallenge)
+        let message = Secret::new(self.authzid.as_bytes().to_vec());
+        self.state.respond(challenge, message, None)
     }
 }
 

@@ -180,9 +180,9 @@ fn error_text(challenge: &[u8]) -> String {
     text
 }
 
-/// Where a client-first mechanism (one with an initial response) stands.
+/// Where a client-first mechanism (one whose whole exchange is its initial response) stands.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum ClientFirst {
+enum Step {
     /// The initial response has not been produced yet.
     #[default]
     Start,
@@ -190,6 +190,56 @@ enum ClientFirst {
     Sent,
     /// The exchange is over as far as the mechanism is concerned.
     Done,
+}
+
+/// The exchange shared by PLAIN, EXTERNAL, XOAUTH2 and OAUTHBEARER: one client message, sent
+/// as the initial response or after an empty challenge (RFC 4422 §4); after it, either any
+/// challenge is unexpected or, for the OAuth mechanisms, one error challenge is recorded and
+/// answered with a fixed response so that the server sends its final reply.
+#[derive(Clone, Debug, Default)]
+struct ClientFirst {
+    step: Step,
+    error: Option<String>,
+}
+
+impl ClientFirst {
+    /// The initial response, once.
+    fn initial(&mut self, message: Secret<Vec<u8>>) -> Option<Secret<Vec<u8>>> {
+        if self.step != Step::Start {
+            return None;
+        }
+        self.step = Step::Sent;
+        Some(message)
+    }
+
+    /// Answers one challenge; `error_answer` is the OAuth error-dance response, if any.
+    fn respond(
+        &mut self,
+        challenge: &[u8],
+        message: Secret<Vec<u8>>,
+        error_answer: Option<&[u8]>,
+    ) -> Result<Secret<Vec<u8>>, SaslError> {
+        match (self.step, error_answer) {
+            (Step::Start, _) if challenge.is_empty() => {
+                self.step = Step::Sent;
+                Ok(message)
+            }
+            (Step::Sent, Some(answer)) => {
+                self.error = Some(error_text(challenge));
+                self.step = Step::Done;
+                Ok(Secret::new(answer.to_vec()))
+            }
+            _ => {
+                self.step = Step::Done;
+                Err(SaslError::UnexpectedChallenge)
+            }
+        }
+    }
+
+    /// The recorded error challenge.
+    fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
 }
 
 #[cfg(test)]

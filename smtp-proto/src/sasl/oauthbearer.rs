@@ -1,6 +1,6 @@
 //! OAUTHBEARER (RFC 7628).
 
-use super::{error_text, refuse, ClientFirst, Mechanism, SaslError, Secret};
+use super::{refuse, ClientFirst, Mechanism, SaslError, Secret};
 
 /// OAUTHBEARER (RFC 7628): one client message, the GS2 header `n,a=<user>,` followed by
 /// `\x01host=<host>\x01port=<port>` (only when set with [`OAuthBearer::with_host`]) and
@@ -21,7 +21,6 @@ pub struct OAuthBearer {
     token: Secret<String>,
     host: Option<(String, u16)>,
     state: ClientFirst,
-    error: Option<String>,
 }
 
 impl OAuthBearer {
@@ -46,8 +45,7 @@ impl OAuthBearer {
             user,
             token: Secret::new(token),
             host: None,
-            state: ClientFirst::Start,
-            error: None,
+            state: ClientFirst::default(),
         })
     }
 
@@ -69,7 +67,7 @@ impl OAuthBearer {
     /// The server's error challenge (its JSON, lossy UTF-8, at most
     /// [`MAX_ERROR_LEN`](super::MAX_ERROR_LEN) bytes), if it sent one.
     pub fn error(&self) -> Option<&str> {
-        self.error.as_deref()
+        self.state.error()
     }
 
     fn message(&self) -> Secret<Vec<u8>> {
@@ -106,29 +104,13 @@ impl Mechanism for OAuthBearer {
     }
 
     fn initial_response(&mut self) -> Option<Secret<Vec<u8>>> {
-        if self.state != ClientFirst::Start {
-            return None;
-        }
-        self.state = ClientFirst::Sent;
-        Some(self.message())
+        let message = self.message();
+        self.state.initial(message)
     }
 
     fn respond(&mut self, challenge: &[u8]) -> Result<Secret<Vec<u8>>, SaslError> {
-        match self.state {
-            ClientFirst::Start if challenge.is_empty() => {
-                self.state = ClientFirst::Sent;
-                Ok(self.message())
-            }
-            ClientFirst::Sent => {
-                self.error = Some(error_text(challenge));
-                self.state = ClientFirst::Done;
-                Ok(Secret::new(b"\x01".to_vec()))
-            }
-            _ => {
-                self.state = ClientFirst::Done;
-                Err(SaslError::UnexpectedChallenge)
-            }
-        }
+        let message = self.message();
+        self.state.respond(challenge, message, Some(b"\x01"))
     }
 }
 

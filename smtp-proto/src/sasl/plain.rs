@@ -28,7 +28,7 @@ impl Plain {
             authzid: String::new(),
             user,
             password: Secret::new(password),
-            state: ClientFirst::Start,
+            state: ClientFirst::default(),
         })
     }
 
@@ -61,20 +61,13 @@ impl Mechanism for Plain {
     }
 
     fn initial_response(&mut self) -> Option<Secret<Vec<u8>>> {
-        if self.state != ClientFirst::Start {
-            return None;
-        }
-        self.state = ClientFirst::Sent;
-        Some(self.message())
+        let message = self.message();
+        self.state.initial(message)
     }
 
     fn respond(&mut self, challenge: &[u8]) -> Result<Secret<Vec<u8>>, SaslError> {
-        if self.state == ClientFirst::Start && challenge.is_empty() {
-            self.state = ClientFirst::Sent;
-            return Ok(self.message());
-        }
-        self.state = ClientFirst::Done;
-        Err(SaslError::UnexpectedChallenge)
+        let message = self.message();
+        self.state.respond(challenge, message, None)
     }
 }
 

@@ -1,6 +1,6 @@
 //! XOAUTH2 (Google's OAuth 2.0 SASL mechanism).
 
-use super::{error_text, refuse, ClientFirst, Mechanism, SaslError, Secret};
+use super::{refuse, ClientFirst, Mechanism, SaslError, Secret};
 
 /// XOAUTH2: one client message, `user=<user>\x01auth=Bearer <token>\x01\x01`.
 ///
@@ -15,7 +15,6 @@ pub struct XOAuth2 {
     user: String,
     token: Secret<String>,
     state: ClientFirst,
-    error: Option<String>,
 }
 
 impl XOAuth2 {
@@ -39,15 +38,14 @@ impl XOAuth2 {
         Ok(Self {
             user,
             token: Secret::new(token),
-            state: ClientFirst::Start,
-            error: None,
+            state: ClientFirst::default(),
         })
     }
 
     /// The server's error challenge (its JSON, lossy UTF-8, at most
     /// [`MAX_ERROR_LEN`](super::MAX_ERROR_LEN) bytes), if it sent one.
     pub fn error(&self) -> Option<&str> {
-        self.error.as_deref()
+        self.state.error()
     }
 
     fn message(&self) -> Secret<Vec<u8>> {
@@ -68,29 +66,13 @@ impl Mechanism for XOAuth2 {
     }
 
     fn initial_response(&mut self) -> Option<Secret<Vec<u8>>> {
-        if self.state != ClientFirst::Start {
-            return None;
-        }
-        self.state = ClientFirst::Sent;
-        Some(self.message())
+        let message = self.message();
+        self.state.initial(message)
     }
 
     fn respond(&mut self, challenge: &[u8]) -> Result<Secret<Vec<u8>>, SaslError> {
-        match self.state {
-            ClientFirst::Start if challenge.is_empty() => {
-                self.state = ClientFirst::Sent;
-                Ok(self.message())
-            }
-            ClientFirst::Sent => {
-                self.error = Some(error_text(challenge));
-                self.state = ClientFirst::Done;
-                Ok(Secret::new(Vec::new()))
-            }
-            _ => {
-                self.state = ClientFirst::Done;
-                Err(SaslError::UnexpectedChallenge)
-            }
-        }
+        let message = self.message();
+        self.state.respond(challenge, message, Some(b""))
     }
 }
 
