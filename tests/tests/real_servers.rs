@@ -20,6 +20,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
+use std::marker::PhantomData;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -30,8 +31,8 @@ use std::{env, fs, thread};
 
 use smtp_blocking::proto::sasl::{Login, Mechanism, Plain};
 use smtp_blocking::proto::Domain;
-use smtp_blocking::{Content, SmtpClient, TlsMode};
-use smtp_tests::server::trusting_connector;
+use smtp_blocking::{Content, TlsMode};
+use smtp_tests::matrix;
 
 // ============================================================================ the adapter seam
 
@@ -143,10 +144,24 @@ trait Adapter {
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
 const CLIENT_NAME: &str = "client.smtp-rs.test";
 
-/// `smtp-blocking`, through its public API only.
-struct BlockingAdapter;
+/// Any adapter of the conformance matrix (`smtp_tests::matrix`), through its public API only.
+struct Via<A: matrix::Adapter>(PhantomData<A>);
 
-impl Adapter for BlockingAdapter {
+/// The keywords the scenarios look at; the `Session` facade answers `has_extn` for each.
+const KEYWORDS: &[&str] = &[
+    "PIPELINING",
+    "CHUNKING",
+    "8BITMIME",
+    "BINARYMIME",
+    "SMTPUTF8",
+    "STARTTLS",
+    "AUTH",
+    "SIZE",
+    "DSN",
+    "ENHANCEDSTATUSCODES",
+];
+
+impl<A: matrix::Adapter> Adapter for Via<A> {
     fn run(&self, job: &Job) -> Result<Outcome, Failure> {
         let fail = |step: Step| {
             move |e: smtp_blocking::Error| Failure {
@@ -155,34 +170,28 @@ impl Adapter for BlockingAdapter {
                 message: e.to_string(),
             }
         };
-        let transcript = Arc::new(Mutex::new(Vec::new()));
         let hello_name = Domain::try_from(CLIENT_NAME).map_err(|e| Failure {
             step: Step::Connect,
             code: None,
             message: e.to_string(),
         })?;
-        let mut builder = SmtpClient::builder()
-            .timeout(CLIENT_TIMEOUT)
-            .local_hostname(hello_name)
-            .lmtp(job.lmtp)
-            .hello_on_connect(true);
-        if job.transcript {
-            let sink = Arc::clone(&transcript);
-            builder = builder.transcript_sink(move |entry| {
-                if let Ok(mut lines) = sink.lock() {
-                    lines.push(entry.to_string());
-                }
-            });
-        }
-        builder = match job.tls {
-            Tls::None => builder,
-            Tls::StartTlsTestCa => builder
-                .tls(TlsMode::Required)
-                .tls_connector(trusting_connector()),
-            Tls::StartTlsSystemRoots => builder.tls(TlsMode::Required),
+        let transcript = Arc::new(Mutex::new(Vec::new()));
+        let (tls, trust_test_ca) = match job.tls {
+            Tls::None => (TlsMode::Disabled, false),
+            Tls::StartTlsTestCa => (TlsMode::Required, true),
+            Tls::StartTlsSystemRoots => (TlsMode::Required, false),
         };
-        let mut smtp = builder
-            .connect("127.0.0.1", job.port)
+        let settings = matrix::Settings {
+            timeout: Some(CLIENT_TIMEOUT),
+            local_hostname: Some(hello_name),
+            lmtp: job.lmtp,
+            hello_on_connect: true,
+            tls,
+            trust_test_ca,
+            transcript: job.transcript.then(|| Arc::clone(&transcript)),
+            ..matrix::Settings::default()
+        };
+        let mut smtp = A::connect(&settings, &matrix::Target::loopback(job.port))
             .map_err(fail(Step::Connect))?;
         if let Some(auth) = &job.auth {
             let (user, password) = (auth.user.as_str(), auth.password.as_str());
@@ -205,10 +214,11 @@ impl Adapter for BlockingAdapter {
             }
             .map_err(fail(Step::Auth))?;
         }
-        let keywords = smtp
-            .capabilities()
-            .map(|c| c.iter().map(|(k, _)| k.to_ascii_uppercase()).collect())
-            .unwrap_or_default();
+        let keywords = KEYWORDS
+            .iter()
+            .filter(|k| smtp.has_extn(k))
+            .map(|k| (*k).to_owned())
+            .collect();
         let secure = smtp.is_secure();
         let mut deliveries = Vec::with_capacity(job.messages.len());
         for (i, message) in job.messages.iter().enumerate() {
@@ -218,8 +228,9 @@ impl Adapter for BlockingAdapter {
             if message.eight_bit {
                 envelope.content = Content::EightBit;
             }
+            let mut body: &[u8] = message.body.as_slice();
             let report = smtp
-                .send_mail(envelope, message.body.as_slice())
+                .send_mail(envelope, &mut body)
                 .map_err(fail(Step::Send(i)))?;
             let recipients = report
                 .recipients
@@ -280,7 +291,21 @@ macro_rules! real_server_tests {
 }
 
 mod blocking {
-    real_server_tests!(crate::BlockingAdapter);
+    real_server_tests!(crate::Via::<smtp_tests::matrix::Blocking>(
+        std::marker::PhantomData
+    ));
+}
+
+mod smol {
+    real_server_tests!(crate::Via::<smtp_tests::matrix::Async<smtp_smol::Smol>>(
+        std::marker::PhantomData
+    ));
+}
+
+mod async_std {
+    real_server_tests!(crate::Via::<
+        smtp_tests::matrix::Async<smtp_async_std::AsyncStd>,
+    >(std::marker::PhantomData));
 }
 
 // ============================================================================ the scenarios
