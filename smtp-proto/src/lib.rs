@@ -176,7 +176,12 @@ pub use ehlo::{AuthMechanisms, Capabilities, Extension};
 pub use error::{Error, UsageError};
 pub use reply::{EnhancedCode, OwnedReply, Reply, ReplyCode, ReplyLimits, ReplyParser, Status};
 
-/// The README's examples, compiled and run as doc tests.
-#[doc = include_str!("../../README.md")]
+/// The crate README's example, compiled and run as a doc test.
+#[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The workspace README's example, compiled and run as a doc test.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct WorkspaceReadmeDoctests;
