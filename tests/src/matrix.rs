@@ -435,6 +435,9 @@ pub type AsyncStd = Async<smtp_async_std::AsyncStd>;
 const BEFORE_CONNECT: &str = "requests queued before connect completes";
 /// Several requests queued at once: each adapter call runs one request to completion.
 const QUEUED: &str = "several requests queued at once";
+/// Cross-transaction pipelining needs the next send queued before the previous one's final
+/// reply; the adapters' send calls return at that reply (issue 7 brings a batch send).
+const OVERLAP: &str = "the next transaction queued behind an unanswered end of data";
 /// Low-level BDAT, and the core's `NotReady` for a send before any hello, are not part of the
 /// smtplib-shaped API (smtplib has no `bdat()`; the adapters' sends say hello first if needed).
 const CORE_ONLY: &str = "core-only request (low-level BDAT, send before hello)";
@@ -478,6 +481,10 @@ pub const SKIPPED: &[(&str, &str)] = &[
     ("auth-plaintext-refused.smtp", LOOPBACK_AUTH),
     ("starttls-injection-later-flight.smtp", RACY),
     ("starttls-eof-during-handshake.smtp", RACY),
+    ("several-transactions.smtp", OVERLAP),
+    ("several-transactions-distinct-bodies.smtp", OVERLAP),
+    ("pipelined-transactions-final-refused.smtp", OVERLAP),
+    ("pipelined-transactions-lmtp.smtp", OVERLAP),
 ];
 
 /// A real-time transcript: timeouts of 300 ms, the server silent after the EHLO.

@@ -232,6 +232,47 @@ impl Txn {
     }
 }
 
+/// A transaction whose end of data is sent and whose final replies are still to come, while
+/// the next transaction runs (see `Client::overlap_next`).
+pub(crate) struct Draining {
+    txn: Box<Txn>,
+    /// Replies still owed to it: they are the first `left` entries of the pending queue.
+    left: usize,
+}
+
+/// Records a reply after the end of data; the outcome once the last one is in (`last`).
+fn final_outcome(
+    txn: &mut Txn,
+    expect: Expect,
+    reply: OwnedReply,
+    last: bool,
+) -> Option<MailOutcome> {
+    match expect {
+        Expect::DataEnd if reply.code().is_positive_completion() => {
+            Some(MailOutcome::Accepted(reply))
+        }
+        Expect::DataEnd => Some(MailOutcome::DataRefused(reply)),
+        Expect::Delivery(i) => {
+            if let Some(report) = txn.reports.get_mut(i) {
+                report.delivery = Some(reply.clone());
+            }
+            if !last {
+                return None;
+            }
+            let delivered = txn.reports.iter().find_map(|r| {
+                r.delivery
+                    .as_ref()
+                    .filter(|d| d.code().is_positive_completion())
+            });
+            Some(match delivered {
+                Some(first) => MailOutcome::Accepted(first.clone()),
+                None => MailOutcome::DataRefused(reply),
+            })
+        }
+        _ => None,
+    }
+}
+
 /// How the body is framed.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum BodyMode {
@@ -251,11 +292,67 @@ enum HelloResult {
 impl Client {
     /// Starts queued requests while nothing is running.
     pub(super) fn advance(&mut self) {
-        while self.op.is_none() && !self.closed && self.awaiting_tls.is_none() {
+        while !self.closed && self.awaiting_tls.is_none() {
+            if self.op.is_some() && !self.overlap_next() {
+                return;
+            }
             let Some((id, request)) = self.requests.pop_front() else {
                 return;
             };
             self.start(id, request);
+        }
+    }
+
+    /// With PIPELINING, once a DATA transaction has sent its end of data and waits only for its
+    /// final reply (LMTP: per-recipient replies), the next transaction's MAIL, RCPTs and DATA go
+    /// right behind it: RFC 2920 §3.1 lets message content be the first "command" of a group.
+    /// The finished transaction moves aside ([`Draining`]) and takes the replies still owed to
+    /// it. Not for BDAT: after a refused chunk the server's transaction may still be open.
+    fn overlap_next(&mut self) -> bool {
+        if self.draining.is_some() || self.body.is_some() {
+            return false;
+        }
+        if !matches!(self.requests.front(), Some((_, Request::Mail(_)))) {
+            return false;
+        }
+        let Some(Op::Mail(txn)) = &self.op else {
+            return false;
+        };
+        let only_finals = self
+            .pending
+            .iter()
+            .all(|p| matches!(p.expect, Expect::DataEnd | Expect::Delivery(_)));
+        if !txn.pipelined || txn.chunking || txn.failed || self.pending.is_empty() || !only_finals {
+            return false;
+        }
+        let Some(Op::Mail(txn)) = self.op.take() else {
+            return false;
+        };
+        self.draining = Some(Draining {
+            txn,
+            left: self.pending.len(),
+        });
+        true
+    }
+
+    /// A reply owed to the transaction that moved aside for the next one.
+    fn on_draining(&mut self, mut draining: Draining, expect: Expect, reply: OwnedReply) {
+        draining.left = draining.left.saturating_sub(1);
+        let last = draining.left == 0;
+        if !matches!(expect, Expect::DataEnd | Expect::Delivery(_)) {
+            self.fail(Error::Unexpected {
+                stage: expect.stage(),
+                reply,
+            });
+            return;
+        }
+        // The end of data ended the transaction whatever the reply (RFC 5321 §4.1.1.4), and the
+        // next one is already under way: no RSET.
+        if let Some(outcome) = final_outcome(&mut draining.txn, expect, reply, last) {
+            self.emit(Event::MailDone(draining.txn.report(outcome)));
+        }
+        if !last {
+            self.draining = Some(draining);
         }
     }
 
@@ -386,6 +483,10 @@ impl Client {
                 stage: expect.stage(),
                 reply,
             });
+            return;
+        }
+        if let Some(draining) = self.draining.take() {
+            self.on_draining(draining, expect, reply);
             return;
         }
         let Some(op) = self.op.take() else {
@@ -765,34 +866,18 @@ impl Client {
                 self.body = None;
                 self.mail_failed(txn, Some(MailOutcome::DataRefused(reply)))
             }
-            Expect::DataEnd => {
-                if positive {
-                    let report = txn.report(MailOutcome::Accepted(reply));
-                    self.emit(Event::MailDone(report));
-                    return None;
-                }
-                self.body = None;
-                self.mail_failed(txn, Some(MailOutcome::DataRefused(reply)))
-            }
-            Expect::Delivery(i) => {
-                if let Some(report) = txn.reports.get_mut(i) {
-                    report.delivery = Some(reply.clone());
-                }
-                if !self.pending.is_empty() {
-                    return Some(Op::Mail(txn));
-                }
-                let delivered = txn.reports.iter().find_map(|r| {
-                    r.delivery
-                        .as_ref()
-                        .filter(|d| d.code().is_positive_completion())
-                });
-                match delivered.cloned() {
-                    Some(first) => {
-                        let report = txn.report(MailOutcome::Accepted(first));
-                        self.emit(Event::MailDone(report));
+            Expect::DataEnd | Expect::Delivery(_) => {
+                let last = self.pending.is_empty();
+                match final_outcome(&mut txn, expect, reply, last) {
+                    None => Some(Op::Mail(txn)),
+                    Some(outcome @ MailOutcome::Accepted(_)) => {
+                        self.emit(Event::MailDone(txn.report(outcome)));
                         None
                     }
-                    None => self.mail_failed(txn, Some(MailOutcome::DataRefused(reply))),
+                    Some(outcome) => {
+                        self.body = None;
+                        self.mail_failed(txn, Some(outcome))
+                    }
                 }
             }
             _ => self.unexpected(expect, reply),
@@ -1024,6 +1109,8 @@ impl Client {
                 self.trace(TranscriptEntry::Sent(b".".to_vec()));
             }
             self.push_final(&deliveries);
+            // A queued transaction may now go right behind this one.
+            self.advance();
         } else {
             self.flush_chunks();
         }

@@ -66,7 +66,7 @@ use crate::ehlo::{Capabilities, Extension};
 use crate::error::{Error, UsageError};
 use crate::reply::{OwnedReply, ReplyParser, Status};
 use crate::sasl::{self, Mechanism, Secret};
-use flow::{Op, Request};
+use flow::{Draining, Op, Request};
 use queue::{Expect, HelloVerb, Outbox, PendingQueue};
 
 /// Which greeting command a [`Client::hello`] request sends.
@@ -110,6 +110,8 @@ pub struct Client {
     pending: PendingQueue,
     /// The request being worked on, and those waiting behind it.
     op: Option<Op>,
+    /// A finished DATA transaction still owed its final reply while the next one runs.
+    draining: Option<Draining>,
     requests: VecDeque<(RequestId, Request)>,
     body: Option<BodyState>,
     events: VecDeque<Event>,
@@ -181,6 +183,7 @@ impl Client {
             outbox: Outbox::default(),
             pending,
             op,
+            draining: None,
             requests: VecDeque::new(),
             body: None,
             events: VecDeque::new(),
@@ -270,7 +273,10 @@ impl Client {
 
     /// Whether a request is running or queued (the caller should keep driving the loop).
     pub fn is_busy(&self) -> bool {
-        self.op.is_some() || !self.requests.is_empty() || !self.pending.is_empty()
+        self.op.is_some()
+            || self.draining.is_some()
+            || !self.requests.is_empty()
+            || !self.pending.is_empty()
     }
 
     /// Bytes received but not yet consumed (at most one incomplete reply).
@@ -752,6 +758,7 @@ impl Client {
         self.pending.clear();
         self.requests.clear();
         self.op = None;
+        self.draining = None;
         self.body = None;
         self.awaiting_tls = None;
         self.emit(Event::Closed(error));

@@ -170,6 +170,10 @@ impl PendingQueue {
         self.queue.is_empty()
     }
 
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Pending> + '_ {
+        self.queue.iter()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.queue.len()
     }
