@@ -70,7 +70,9 @@ use smtp_proto::client::{
 };
 use smtp_proto::command::{Argument, BodyType, MailParams, RcptParams, Ret};
 use smtp_proto::sasl::{CramMd5, External, Login, Mechanism, OAuthBearer, Plain, XOAuth2};
-use smtp_proto::{BareLineEndings, Domain, Mailbox, ReplyLimits, ReversePath, UsageError};
+use smtp_proto::{
+    BareLineEndings, Domain, Extension, Mailbox, ReplyLimits, ReversePath, UsageError,
+};
 
 use crate::util::{count, ref_data_content, ref_normalize, show, Reader};
 
@@ -463,6 +465,8 @@ pub enum Cmd {
 struct Body {
     id: RequestId,
     content: Content,
+    /// Framed as BDAT chunks (else a DATA body); `None` if the request is unknown.
+    bdat: Option<bool>,
     /// The bytes the client took.
     input: Vec<u8>,
     finished: bool,
@@ -524,7 +528,7 @@ impl Wire {
         while !bytes.is_empty() {
             match &mut self.mode {
                 WireMode::Line => {
-                    if self.line.is_empty() && self.at_line_start() {
+                    if self.line.is_empty() && self.at_line_start(bodies) {
                         continue;
                     }
                     let b = bytes[0];
@@ -580,15 +584,30 @@ impl Wire {
     }
 
     /// At a line boundary: takes note of bodies starting here. Returns whether the mode changed.
-    fn at_line_start(&mut self) -> bool {
+    fn at_line_start(&mut self, bodies: &[Body]) -> bool {
         while let Some(&(at, body)) = self.marks.front() {
             if at > self.offset {
                 break;
             }
             self.marks.pop_front();
-            self.bdat_body = Some(body);
+            self.bdat_body = None;
             self.bdat_payload.clear();
-            if at == self.offset && self.after_data_line == Some(at) {
+            match bodies[body].bdat {
+                Some(true) => self.bdat_body = Some(body),
+                None => {}
+                Some(false) => {
+                    // The 354 is only taken once DATA was written, and DATA is the last command
+                    // of its flight: the body must follow the DATA line directly.
+                    assert!(
+                        at == self.offset && self.after_data_line == Some(at),
+                        "a DATA body does not start right after the DATA line \
+                         (body at {at}, stream at {}, DATA line ended at {:?})",
+                        self.offset,
+                        self.after_data_line
+                    );
+                }
+            }
+            if bodies[body].bdat == Some(false) {
                 self.after_data_line = None;
                 self.mode = WireMode::Data {
                     decoder: DataDecoder::new(),
@@ -821,7 +840,10 @@ struct Harness {
     bodies: Vec<Body>,
     /// The body the script writes to.
     current: Option<usize>,
-    mails: Vec<(RequestId, Content)>,
+    /// Each request that may want a body: its content and whether it is framed as BDAT.
+    requests: Vec<(RequestId, Content, bool)>,
+    /// `Config::chunking`.
+    chunking: bool,
     closed: bool,
     /// `UpgradeTls` seen, `handle_tls_established` not yet called.
     tls_wait: bool,
@@ -851,7 +873,8 @@ impl Harness {
             wire: Wire::new(chunk_limit as u64),
             bodies: Vec::new(),
             current: None,
-            mails: Vec::new(),
+            requests: Vec::new(),
+            chunking: settings.chunking,
             closed: false,
             tls_wait: false,
             acked: 0,
@@ -913,7 +936,8 @@ impl Harness {
                 body_took = self.body_write(*repeat, data);
             }
             Op::BodyFinish => {
-                body_op = true;
+                // Not a body op for the buffer accounting: finishing queues the terminator or
+                // the last BDAT header, and may start the next queued request's commands.
                 self.body_finish();
             }
             Op::AuthPlain => {
@@ -966,10 +990,14 @@ impl Harness {
                 self.mutate(|c| c.rcpt(to, RcptParams::default()).map(drop));
             }
             Op::Data(kind) => {
-                if kind & 1 == 0 {
-                    self.mutate(|c| c.data().map(drop));
-                } else {
-                    self.mutate(|c| c.bdat().map(drop));
+                let bdat = kind & 1 == 1;
+                let mut id = None;
+                self.mutate(|c| {
+                    id = Some(if bdat { c.bdat()? } else { c.data()? });
+                    Ok(())
+                });
+                if let Some(id) = id {
+                    self.requests.push((id, Content::SevenBit, bdat));
                 }
             }
             Op::Query(kind) => {
@@ -1098,13 +1126,20 @@ impl Harness {
             envelope.params.ret = Some(Ret::Hdrs);
         }
         let content = envelope.content;
+        // RFC 3030 framing: BINARYMIME always, else when CHUNKING is offered and not turned off.
+        let bdat = content == Content::Binary
+            || (self.chunking
+                && self
+                    .client
+                    .capabilities()
+                    .is_some_and(|c| c.supports(Extension::Chunking)));
         let mut id = None;
         self.mutate(|c| {
             id = Some(c.send_mail(envelope)?);
             Ok(())
         });
         if let Some(id) = id {
-            self.mails.push((id, content));
+            self.requests.push((id, content, bdat));
         }
     }
 
@@ -1180,17 +1215,16 @@ impl Harness {
                     self.tls_wait = true;
                 }
                 Event::BodyWanted(id) => {
-                    let content = self
-                        .mails
-                        .iter()
-                        .find(|(m, _)| *m == id)
-                        .map_or(Content::SevenBit, |&(_, c)| c);
+                    let request = self.requests.iter().find(|(r, _, _)| *r == id);
+                    let content = request.map_or(Content::SevenBit, |&(_, c, _)| c);
+                    let bdat = request.map(|&(_, _, b)| b);
                     let mark = self.acked + self.client.buffered_output() as u64;
                     self.current = Some(self.bodies.len());
                     self.wire.marks.push_back((mark, self.bodies.len()));
                     self.bodies.push(Body {
                         id,
                         content,
+                        bdat,
                         input: Vec::new(),
                         finished: false,
                     });

@@ -1,5 +1,6 @@
 //! [`SmtpClient`]: the smtplib-parity blocking client, and its [`Builder`].
 
+use std::collections::VecDeque;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 #[cfg(unix)]
@@ -254,6 +255,10 @@ struct Session {
     io: Transport,
     server_name: String,
     read_buf: Box<[u8]>,
+    /// The socket's read and write timeouts as last set (`None`: unknown), so that a wait
+    /// that barely moved costs no `setsockopt` (see [`rearm`]).
+    read_armed: Option<Duration>,
+    write_armed: Option<Duration>,
 }
 
 /// A blocking SMTP/LMTP client with smtplib's repertoire.
@@ -461,8 +466,8 @@ impl SmtpClient {
         config.pipelining = self.opts.pipelining;
         config.chunking = self.opts.chunking;
         config.bare_line_endings = self.opts.bare_line_endings;
-        // Always on: the adapter hands lines to the sink, or drops them.
-        config.transcript = true;
+        // Only while someone reads it: every line is formatted and allocated.
+        config.transcript = self.sink.is_some();
         config.timeouts = self.timeouts();
         config.limits = self.opts.limits;
         self.session = Some(Session {
@@ -470,6 +475,8 @@ impl SmtpClient {
             io,
             server_name,
             read_buf: vec![0; READ_BUF].into_boxed_slice(),
+            read_armed: None,
+            write_armed: None,
         });
         self.drive(None, |_, event| match event {
             Some(Event::Ready) => Some(Ok(())),
@@ -541,11 +548,21 @@ impl SmtpClient {
     /// redacted) to standard error, or stop.
     pub fn set_transcript(&mut self, on: bool) {
         self.sink = on.then(|| Box::new(print_to_stderr) as TranscriptSink);
+        self.sync_transcript();
     }
 
     /// Hands every transcript line to `sink` from now on.
     pub fn set_transcript_sink(&mut self, sink: impl FnMut(&TranscriptEntry) + Send + 'static) {
         self.sink = Some(Box::new(sink));
+        self.sync_transcript();
+    }
+
+    /// The core records the transcript exactly while there is a sink.
+    fn sync_transcript(&mut self) {
+        let on = self.sink.is_some();
+        if let Some(session) = self.session.as_mut() {
+            session.client.set_transcript(on);
+        }
     }
 
     // ------------------------------------------------------------ commands
@@ -718,6 +735,40 @@ impl SmtpClient {
         })
     }
 
+    /// Sends several messages on this connection, in order, and returns one [`MailReport`] per
+    /// message sent, in the same order. Says hello first if needed.
+    ///
+    /// Keeps one message ahead: message k+1's transaction is queued as soon as message k's body
+    /// has ended, so that with PIPELINING it leaves right behind k's end of data (RFC 2920
+    /// §3.1) and a transaction costs no extra round trip. Bodies are read one at a time, each
+    /// streamed in constant memory; the iterator is pulled lazily, at most one message ahead.
+    /// Refusals are in the reports, not errors. If the core refuses to queue a message (a
+    /// [`UsageError`], e.g. SMTPUTF8 not offered), the batch stops there: the messages before
+    /// it complete, then the error is returned.
+    pub fn send_all<R: Read>(
+        &mut self,
+        messages: impl IntoIterator<Item = (Envelope, R)>,
+    ) -> Result<Vec<MailReport>> {
+        let mut reports = Vec::new();
+        self.send_all_with(messages, |report| reports.push(report))?;
+        Ok(reports)
+    }
+
+    /// [`send_all`](Self::send_all), handing each [`MailReport`] to `on_report` as its
+    /// transaction completes instead of collecting them: memory stays constant however many
+    /// messages the iterator yields.
+    pub fn send_all_with<R: Read>(
+        &mut self,
+        messages: impl IntoIterator<Item = (Envelope, R)>,
+        on_report: impl FnMut(MailReport),
+    ) -> Result<()> {
+        self.ehlo_or_helo_if_needed()?;
+        let mut batch = Batch::new(messages.into_iter(), on_report);
+        let session = self.session.as_mut().ok_or(Error::NotConnected)?;
+        batch.top_up(&mut session.client);
+        self.drive_job(&mut batch)
+    }
+
     /// smtplib's `sendmail(from_addr, to_addrs, msg)`: sends `message` (streamed) to every
     /// recipient and returns those refused, with their replies. Sender refused, every recipient
     /// refused and data refused are errors, as in smtplib; SMTPUTF8 is used when an address
@@ -830,7 +881,12 @@ impl SmtpClient {
         body: Option<&mut dyn Read>,
         until: impl FnMut(&Client, Option<Event>) -> Option<Result<T>>,
     ) -> Result<T> {
-        let result = self.run(body, until);
+        self.drive_job(&mut Single { body, until })
+    }
+
+    /// Runs the session until `job` returns a result; errors that end the session close it.
+    fn drive_job<T>(&mut self, job: &mut dyn Job<T>) -> Result<T> {
+        let result = self.run(job);
         let ended = self.session.as_ref().is_some_and(|s| s.client.is_closed());
         if ended || result.as_ref().is_err_and(Error::is_fatal) {
             self.close();
@@ -838,11 +894,7 @@ impl SmtpClient {
         result
     }
 
-    fn run<T>(
-        &mut self,
-        mut body: Option<&mut dyn Read>,
-        mut until: impl FnMut(&Client, Option<Event>) -> Option<Result<T>>,
-    ) -> Result<T> {
+    fn run<T>(&mut self, job: &mut dyn Job<T>) -> Result<T> {
         let mut open_body: Option<RequestId> = None;
         loop {
             // Events first, so that a body wanted at once leaves with its envelope.
@@ -856,24 +908,25 @@ impl SmtpClient {
                     Event::UpgradeTls => self.upgrade()?,
                     Event::BodyWanted(id) => {
                         open_body = Some(id);
-                        if let Some(done) = until(&session.client, Some(Event::BodyWanted(id))) {
+                        if let Some(done) = job.event(&mut session.client, Some(event)) {
                             return done;
                         }
                     }
                     Event::Closed(Some(error)) => return Err(Error::Smtp(error)),
                     Event::Closed(None) => {
-                        return until(&session.client, Some(Event::Closed(None)))
+                        return job
+                            .event(&mut session.client, Some(Event::Closed(None)))
                             .unwrap_or(Err(Error::NotConnected));
                     }
                     other => {
-                        if let Some(done) = until(&session.client, Some(other)) {
+                        if let Some(done) = job.event(&mut session.client, Some(other)) {
                             return done;
                         }
                     }
                 }
             }
             let session = self.session.as_mut().ok_or(Error::NotConnected)?;
-            if let Some(done) = until(&session.client, None) {
+            if let Some(done) = job.event(&mut session.client, None) {
                 return done;
             }
             // Feed the body while the client has room for it, so that it leaves in as few
@@ -893,7 +946,7 @@ impl SmtpClient {
                 }
                 let buf = self.body_buf.get_mut(..room.min(BODY_BUF));
                 let buf = buf.unwrap_or_default();
-                let n = match body.as_deref_mut() {
+                let n = match job.body(id) {
                     Some(source) => read_retrying(source, buf)?,
                     None => 0,
                 };
@@ -912,7 +965,10 @@ impl SmtpClient {
                     },
                     _ => {
                         open_body = None;
-                        let _ = writer.finish();
+                        if writer.finish().is_ok() {
+                            // The next request may go out right behind the end of data.
+                            job.finished(&mut session.client, id);
+                        }
                     }
                 }
             }
@@ -942,7 +998,11 @@ impl SmtpClient {
                 Some(deadline) => deadline - now,
                 None => default_wait,
             };
-            session.io.set_write_timeout(wait)?;
+            if rearm(session.write_armed, wait) {
+                session.write_armed = None;
+                session.io.set_write_timeout(wait)?;
+                session.write_armed = Some(wait);
+            }
             let Some(bytes) = session.client.poll_transmit(now) else {
                 return Ok(());
             };
@@ -979,7 +1039,11 @@ impl SmtpClient {
                 )))
             }
         };
-        session.io.set_read_timeout(wait)?;
+        if rearm(session.read_armed, wait) {
+            session.read_armed = None;
+            session.io.set_read_timeout(wait)?;
+            session.read_armed = Some(wait);
+        }
         match session.io.read(&mut session.read_buf) {
             Ok(0) => session.client.handle_eof(Instant::now()),
             Ok(n) => {
@@ -1021,6 +1085,9 @@ impl SmtpClient {
             .io
             .upgrade(&connector, &session.server_name, wait)
             .map_err(|e| handshake_error(e, command))?;
+        // The handshake set the socket's timeouts.
+        session.read_armed = None;
+        session.write_armed = None;
         session.client.handle_tls_established(Instant::now());
         Ok(())
     }
@@ -1034,6 +1101,123 @@ impl SmtpClient {
                 sink(&entry);
             }
         }
+    }
+}
+
+/// What one run of the loop is for: which events complete it and where bodies come from.
+trait Job<T> {
+    /// Sees every event except `UpgradeTls` and `Closed(Some(_))` (the loop handles them), and
+    /// `None` each time the event queue is empty; a result ends the run.
+    fn event(&mut self, client: &mut Client, event: Option<Event>) -> Option<Result<T>>;
+    /// The source of request `id`'s body (`None`: an empty body).
+    fn body(&mut self, id: RequestId) -> Option<&mut dyn Read>;
+    /// Request `id`'s body ended: its terminator is queued.
+    fn finished(&mut self, _client: &mut Client, _id: RequestId) {}
+}
+
+/// One request: at most one body, and a closure that decides when it is complete.
+struct Single<'a, F> {
+    body: Option<&'a mut dyn Read>,
+    until: F,
+}
+
+impl<T, F> Job<T> for Single<'_, F>
+where
+    F: FnMut(&Client, Option<Event>) -> Option<Result<T>>,
+{
+    fn event(&mut self, client: &mut Client, event: Option<Event>) -> Option<Result<T>> {
+        (self.until)(client, event)
+    }
+
+    fn body(&mut self, _id: RequestId) -> Option<&mut dyn Read> {
+        match &mut self.body {
+            Some(body) => Some(&mut **body),
+            None => None,
+        }
+    }
+}
+
+/// Several transactions on one connection, one message ahead: the next `send_mail` is queued
+/// as soon as the current body ends, so that with PIPELINING the core can send it right
+/// behind the end of data. The core decides what goes on the wire; this only queues and feeds.
+struct Batch<I, R, F> {
+    messages: I,
+    /// Transactions queued on the core and not done yet, oldest first, with their bodies
+    /// (`None` once the body ended).
+    queued: VecDeque<(RequestId, Option<R>)>,
+    /// Whether `messages` may have more.
+    more: bool,
+    /// Receives each transaction's report as it completes.
+    on_report: F,
+    /// The core refused to queue a message: the batch stops there.
+    refused: Option<Error>,
+}
+
+impl<I, R, F> Batch<I, R, F>
+where
+    I: Iterator<Item = (Envelope, R)>,
+{
+    fn new(messages: I, on_report: F) -> Self {
+        Self {
+            messages,
+            queued: VecDeque::with_capacity(2),
+            more: true,
+            on_report,
+            refused: None,
+        }
+    }
+
+    /// Queues the next message unless one is already waiting to send its body.
+    fn top_up(&mut self, client: &mut Client) {
+        if !self.more || self.queued.iter().any(|(_, body)| body.is_some()) {
+            return;
+        }
+        match self.messages.next() {
+            None => self.more = false,
+            Some((envelope, body)) => match client.send_mail(envelope) {
+                Ok(id) => self.queued.push_back((id, Some(body))),
+                Err(e) => {
+                    self.more = false;
+                    self.refused = Some(e.into());
+                }
+            },
+        }
+    }
+}
+
+impl<I, R, F> Job<()> for Batch<I, R, F>
+where
+    I: Iterator<Item = (Envelope, R)>,
+    F: FnMut(MailReport),
+    R: Read,
+{
+    fn event(&mut self, client: &mut Client, event: Option<Event>) -> Option<Result<()>> {
+        match event {
+            Some(Event::MailDone(report)) => {
+                let position = self.queued.iter().position(|(id, _)| *id == report.id);
+                if let Some(position) = position {
+                    // A body never asked for (refused before DATA) is dropped here.
+                    self.queued.remove(position);
+                    (self.on_report)(report);
+                    self.top_up(client);
+                }
+                None
+            }
+            None if self.queued.is_empty() => Some(self.refused.take().map_or(Ok(()), Err)),
+            _ => None,
+        }
+    }
+
+    fn body(&mut self, id: RequestId) -> Option<&mut dyn Read> {
+        let (_, body) = self.queued.iter_mut().find(|(i, _)| *i == id)?;
+        body.as_mut().map(|b| b as &mut dyn Read)
+    }
+
+    fn finished(&mut self, client: &mut Client, id: RequestId) {
+        if let Some((_, body)) = self.queued.iter_mut().find(|(i, _)| *i == id) {
+            *body = None;
+        }
+        self.top_up(client);
     }
 }
 
@@ -1063,6 +1247,16 @@ pub fn envelope<'a>(from: &str, to: impl IntoIterator<Item = &'a str>) -> Result
     Ok(Envelope::new(from, to))
 }
 
+/// Whether the socket timeout must be set again for a wait of `wanted`: not when the one set
+/// (`armed`) is within 1/64 of it (at most 50 ms). One `setsockopt` before every read and write
+/// would double the system calls of a small message; a timeout this much early only makes the
+/// loop wait again (the core ignores a timeout before its deadline), this much late is noise
+/// against RFC 5321's minutes.
+fn rearm(armed: Option<Duration>, wanted: Duration) -> bool {
+    let slack = (wanted / 64).min(Duration::from_millis(50));
+    armed.is_none_or(|armed| armed.abs_diff(wanted) > slack)
+}
+
 fn read_retrying(source: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
     loop {
         match source.read(buf) {
@@ -1090,6 +1284,7 @@ fn is_disconnect(e: &io::Error) -> bool {
 /// `421` or `554`), briefly, then report the end of stream.
 fn drain_after_write_failure(session: &mut Session) {
     let until = Instant::now() + DRAIN_AFTER_WRITE_FAILURE;
+    session.read_armed = None;
     while !session.client.is_closed() {
         let now = Instant::now();
         if now >= until || session.io.set_read_timeout(until - now).is_err() {
@@ -1230,6 +1425,23 @@ mod tests {
             split_host_port(" ", 0, 25),
             Err(Error::InvalidSetting(_))
         ));
+    }
+
+    #[test]
+    fn socket_timeouts_are_rearmed_only_when_they_move() {
+        let secs = Duration::from_secs;
+        let ms = Duration::from_millis;
+        assert!(rearm(None, secs(300)));
+        // 300 s: 50 ms of slack either way.
+        assert!(!rearm(Some(secs(300)), secs(300) - ms(50)));
+        assert!(rearm(Some(secs(300)), secs(300) - ms(51)));
+        assert!(rearm(Some(secs(300)), secs(300) + ms(51)));
+        // A wait of 640 ms: 10 ms.
+        assert!(!rearm(Some(ms(650)), ms(640)));
+        assert!(!rearm(Some(ms(630)), ms(640)));
+        assert!(rearm(Some(ms(651)), ms(640)));
+        // A much shorter wait (a near deadline) is always armed.
+        assert!(rearm(Some(secs(300)), ms(10)));
     }
 
     #[test]

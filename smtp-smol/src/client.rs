@@ -22,7 +22,7 @@ use smtp_proto::sasl::Mechanism;
 use smtp_proto::{Domain, OwnedReply, ReplyCode, UsageError};
 
 use crate::connect::{self, Opened};
-use crate::driver::{Context, Session, Transport};
+use crate::driver::{Batch, Context, Job, Session, Single, Transport};
 use crate::{
     envelope, fqdn, message, AsyncIo, Error, Refused, Result, Runtime, TranscriptSink, LMTP_PORT,
     SMTPS_PORT, SMTP_PORT,
@@ -444,8 +444,8 @@ impl<R: Runtime> GenericSmtpClient<R> {
         config.pipelining = o.pipelining;
         config.chunking = o.chunking;
         config.bare_line_endings = o.bare_line_endings;
-        // Always on: the client hands lines to the sink, or drops them.
-        config.transcript = true;
+        // Only while someone reads it: every line is formatted and allocated.
+        config.transcript = self.sink.is_some();
         config.timeouts = self.timeouts();
         config.limits = o.limits;
         config
@@ -523,11 +523,21 @@ impl<R: Runtime> GenericSmtpClient<R> {
     /// redacted) to standard error, or stop.
     pub fn set_transcript(&mut self, on: bool) {
         self.sink = on.then(stderr_sink);
+        self.sync_transcript();
     }
 
     /// Hands every transcript line to `sink` from now on.
     pub fn set_transcript_sink(&mut self, sink: impl FnMut(&TranscriptEntry) + Send + 'static) {
         self.sink = Some(Box::new(sink));
+        self.sync_transcript();
+    }
+
+    /// The core records the transcript exactly while there is a sink.
+    fn sync_transcript(&mut self) {
+        let on = self.sink.is_some();
+        if let Some(session) = self.session.as_mut() {
+            session.client.set_transcript(on);
+        }
     }
 
     // ------------------------------------------------------------ commands
@@ -699,6 +709,45 @@ impl<R: Runtime> GenericSmtpClient<R> {
         .await
     }
 
+    /// Sends several messages on this connection, in order, and returns one [`MailReport`] per
+    /// message sent, in the same order. Says hello first if needed.
+    ///
+    /// Keeps one message ahead: message k+1's transaction is queued as soon as message k's body
+    /// has ended, so that with PIPELINING it leaves right behind k's end of data (RFC 2920
+    /// §3.1) and a transaction costs no extra round trip. Bodies are read one at a time, each
+    /// streamed in constant memory; the iterator is pulled lazily, at most one message ahead.
+    /// Refusals are in the reports, not errors. If the core refuses to queue a message (a
+    /// [`UsageError`], e.g. SMTPUTF8 not offered), the batch stops there: the messages before
+    /// it complete, then the error is returned.
+    pub async fn send_all<I, B>(&mut self, messages: I) -> Result<Vec<MailReport>>
+    where
+        I: IntoIterator<Item = (Envelope, B)>,
+        B: AsyncRead + Unpin,
+    {
+        let mut reports = Vec::new();
+        self.send_all_with(messages, |report| reports.push(report))
+            .await?;
+        Ok(reports)
+    }
+
+    /// [`send_all`](Self::send_all), handing each [`MailReport`] to `on_report` as its
+    /// transaction completes instead of collecting them: memory stays constant however many
+    /// messages the iterator yields.
+    pub async fn send_all_with<I, B>(
+        &mut self,
+        messages: I,
+        on_report: impl FnMut(MailReport),
+    ) -> Result<()>
+    where
+        I: IntoIterator<Item = (Envelope, B)>,
+        B: AsyncRead + Unpin,
+    {
+        self.ehlo_or_helo_if_needed().await?;
+        let mut batch = Batch::new(messages.into_iter(), on_report);
+        batch.top_up(&mut self.live()?.client);
+        self.drive_job(&mut batch).await
+    }
+
     /// smtplib's `sendmail(from_addr, to_addrs, msg)`: sends `message` (streamed) and returns
     /// the refused recipients with their replies. Sender refused, every recipient refused and
     /// data refused are errors, as in smtplib. The message is declared 7-bit: use
@@ -828,10 +877,19 @@ impl<R: Runtime> GenericSmtpClient<R> {
     async fn drive_body<B, T>(
         &mut self,
         body: &mut B,
-        mut until: impl FnMut(&Client, Option<Event>) -> Option<Result<T>> + Send,
+        until: impl FnMut(&Client, Option<Event>) -> Option<Result<T>> + Send,
     ) -> Result<T>
     where
         B: AsyncRead + Unpin + ?Sized,
+    {
+        self.drive_job(&mut Single { body, until }).await
+    }
+
+    /// Runs the session until `job` returns a result. Errors that end the session close it; a
+    /// drop before the end leaves `in_flight` set.
+    async fn drive_job<J, T>(&mut self, job: &mut J) -> Result<T>
+    where
+        J: Job<T>,
     {
         self.live()?;
         self.connector()?;
@@ -846,7 +904,7 @@ impl<R: Runtime> GenericSmtpClient<R> {
             sink: &mut self.sink,
             body_buf: &mut self.body_buf,
         };
-        let result = session.run(&mut cx, Some(body), &mut until).await;
+        let result = session.run(&mut cx, job).await;
         self.in_flight = false;
         let ended = session.client.is_closed();
         if ended || result.as_ref().is_err_and(Error::is_fatal) {
@@ -896,6 +954,11 @@ mod tests {
             envelope("a@x.org", ["b@y.org"]).expect("envelope"),
             futures_lite::io::empty(),
         ));
+        let batch = vec![(
+            envelope("a@x.org", ["b@y.org"]).expect("envelope"),
+            futures_lite::io::empty(),
+        )];
+        assert_send(&client.send_all(batch));
     }
 
     #[test]

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use async_io::Timer;
 use async_native_tls::{TlsConnector, TlsStream};
 use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWriteExt};
-use smtp_proto::client::{Client, Event, RequestId, Stage};
+use std::collections::VecDeque;
+
+use smtp_proto::client::{Client, Envelope, Event, MailReport, RequestId, Stage};
 
 use crate::{AsyncIo, Error, Result, TranscriptSink};
 
@@ -94,10 +96,126 @@ pub(crate) struct Session {
     read_buf: Box<[u8]>,
 }
 
-/// Decides when a request is complete: sees every event except `UpgradeTls` and
-/// `Closed(Some(_))` (which the loop handles), and `None` whenever the queue is empty.
-pub(crate) type Until<'a, T> =
-    &'a mut (dyn FnMut(&Client, Option<Event>) -> Option<Result<T>> + Send);
+/// What one run of the loop is for: which events complete it and where bodies come from.
+pub(crate) trait Job<T> {
+    /// The body sources' type.
+    type Body: AsyncRead + Unpin + ?Sized;
+    /// Sees every event except `UpgradeTls` and `Closed(Some(_))` (the loop handles them), and
+    /// `None` whenever the event queue is empty; a result ends the run.
+    fn event(&mut self, client: &mut Client, event: Option<Event>) -> Option<Result<T>>;
+    /// The source of request `id`'s body (`None`: an empty body).
+    fn body(&mut self, id: RequestId) -> Option<&mut Self::Body>;
+    /// Request `id`'s body ended: its terminator is queued.
+    fn finished(&mut self, _client: &mut Client, _id: RequestId) {}
+}
+
+/// One request: at most one body, and a closure that decides when it is complete.
+pub(crate) struct Single<'a, B: ?Sized, F> {
+    pub(crate) body: &'a mut B,
+    pub(crate) until: F,
+}
+
+impl<T, B, F> Job<T> for Single<'_, B, F>
+where
+    B: AsyncRead + Unpin + ?Sized,
+    F: FnMut(&Client, Option<Event>) -> Option<Result<T>>,
+{
+    type Body = B;
+
+    fn event(&mut self, client: &mut Client, event: Option<Event>) -> Option<Result<T>> {
+        (self.until)(client, event)
+    }
+
+    fn body(&mut self, _id: RequestId) -> Option<&mut B> {
+        Some(&mut *self.body)
+    }
+}
+
+/// Several transactions on one connection, one message ahead: the next `send_mail` is queued
+/// as soon as the current body ends, so that with PIPELINING the core can send it right
+/// behind the end of data. The core decides what goes on the wire; this only queues and feeds.
+pub(crate) struct Batch<I, R, F> {
+    messages: I,
+    /// Transactions queued on the core and not done yet, oldest first, with their bodies
+    /// (`None` once the body ended).
+    queued: VecDeque<(RequestId, Option<R>)>,
+    /// Whether `messages` may have more.
+    more: bool,
+    /// Receives each transaction's report as it completes.
+    on_report: F,
+    /// The core refused to queue a message: the batch stops there.
+    refused: Option<Error>,
+}
+
+impl<I, R, F> Batch<I, R, F>
+where
+    I: Iterator<Item = (Envelope, R)>,
+{
+    pub(crate) fn new(messages: I, on_report: F) -> Self {
+        Self {
+            messages,
+            queued: VecDeque::with_capacity(2),
+            more: true,
+            on_report,
+            refused: None,
+        }
+    }
+
+    /// Queues the next message unless one is already waiting to send its body.
+    pub(crate) fn top_up(&mut self, client: &mut Client) {
+        if !self.more || self.queued.iter().any(|(_, body)| body.is_some()) {
+            return;
+        }
+        match self.messages.next() {
+            None => self.more = false,
+            Some((envelope, body)) => match client.send_mail(envelope) {
+                Ok(id) => self.queued.push_back((id, Some(body))),
+                Err(e) => {
+                    self.more = false;
+                    self.refused = Some(e.into());
+                }
+            },
+        }
+    }
+}
+
+impl<I, R, F> Job<()> for Batch<I, R, F>
+where
+    I: Iterator<Item = (Envelope, R)>,
+    F: FnMut(MailReport),
+    R: AsyncRead + Unpin,
+{
+    type Body = R;
+
+    fn event(&mut self, client: &mut Client, event: Option<Event>) -> Option<Result<()>> {
+        match event {
+            Some(Event::MailDone(report)) => {
+                let position = self.queued.iter().position(|(id, _)| *id == report.id);
+                if let Some(position) = position {
+                    // A body never asked for (refused before DATA) is dropped here.
+                    self.queued.remove(position);
+                    (self.on_report)(report);
+                    self.top_up(client);
+                }
+                None
+            }
+            None if self.queued.is_empty() => Some(self.refused.take().map_or(Ok(()), Err)),
+            _ => None,
+        }
+    }
+
+    fn body(&mut self, id: RequestId) -> Option<&mut R> {
+        let (_, body) = self.queued.iter_mut().find(|(i, _)| *i == id)?;
+        body.as_mut()
+    }
+
+    fn finished(&mut self, client: &mut Client, id: RequestId) {
+        if let Some((_, body)) = self.queued.iter_mut().find(|(i, _)| *i == id) {
+            *body = None;
+        }
+        self.top_up(client);
+    }
+}
 
 /// What the loop borrows from the client besides the session.
 pub(crate) struct Context<'a> {
@@ -117,14 +235,9 @@ impl Session {
     }
 
     /// Runs the session until `until` returns a result.
-    pub(crate) async fn run<B, T>(
-        &mut self,
-        cx: &mut Context<'_>,
-        mut body: Option<&mut B>,
-        until: Until<'_, T>,
-    ) -> Result<T>
+    pub(crate) async fn run<J, T>(&mut self, cx: &mut Context<'_>, job: &mut J) -> Result<T>
     where
-        B: AsyncRead + Unpin + ?Sized,
+        J: Job<T> + ?Sized,
     {
         let mut feeding: Option<RequestId> = None;
         loop {
@@ -134,25 +247,26 @@ impl Session {
                     Event::UpgradeTls => self.upgrade(cx.connector).await?,
                     Event::Closed(Some(error)) => return Err(Error::Smtp(error)),
                     Event::Closed(None) => {
-                        return until(&self.client, Some(Event::Closed(None)))
+                        return job
+                            .event(&mut self.client, Some(Event::Closed(None)))
                             .unwrap_or(Err(Error::NotConnected));
                     }
                     other => {
                         if let Event::BodyWanted(id) = other {
                             feeding = Some(id);
                         }
-                        if let Some(done) = until(&self.client, Some(other)) {
+                        if let Some(done) = job.event(&mut self.client, Some(other)) {
                             return done;
                         }
                     }
                 }
             }
-            if let Some(done) = until(&self.client, None) {
+            if let Some(done) = job.event(&mut self.client, None) {
                 return done;
             }
             if let Some(id) = feeding {
                 let fed;
-                (feeding, fed) = self.feed(id, body.as_deref_mut(), cx.body_buf).await?;
+                (feeding, fed) = self.feed(id, job, cx.body_buf).await?;
                 if fed {
                     // Fill the core's room before writing: a small body leaves with its end.
                     continue;
@@ -173,14 +287,14 @@ impl Session {
 
     /// Gives the core as much of the body as it has room for, in one read of the source.
     /// Returns the request while it still takes a body, and whether anything was fed.
-    async fn feed<B>(
+    async fn feed<J, T>(
         &mut self,
         id: RequestId,
-        source: Option<&mut B>,
+        job: &mut J,
         buf: &mut Vec<u8>,
     ) -> Result<(Option<RequestId>, bool)>
     where
-        B: AsyncRead + Unpin + ?Sized,
+        J: Job<T> + ?Sized,
     {
         let room = match self.client.body(id) {
             None => return Ok((None, false)),
@@ -193,7 +307,7 @@ impl Session {
             buf.resize(room, 0);
         }
         let chunk = buf.get_mut(..room).unwrap_or_default();
-        let n = match source {
+        let n = match job.body(id) {
             Some(source) => read_retrying(source, chunk).await?,
             None => 0,
         };
@@ -210,7 +324,10 @@ impl Session {
                 Err(_) => Ok((None, true)),
             },
             _ => {
-                let _ = writer.finish();
+                if writer.finish().is_ok() {
+                    // The next request may go out right behind the end of data.
+                    job.finished(&mut self.client, id);
+                }
                 Ok((None, true))
             }
         }

@@ -16,7 +16,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use smtp_blocking::proto::client::{MailOutcome, MailReport, Stage};
 use smtp_blocking::proto::command::{Mailbox, ReversePath};
@@ -146,6 +146,8 @@ struct Summary {
     refused: BTreeMap<String, (u16, String)>,
     error: Option<String>,
     last_reply: Option<(u16, String)>,
+    /// How long the messages took, from the first MAIL queued to the last final reply.
+    elapsed: Option<Duration>,
 }
 
 /// Runs the program; returns the exit code.
@@ -187,11 +189,18 @@ pub(crate) fn run(
             "refused": refused,
             "error": summary.error,
             "reply": summary.last_reply.as_ref().map(|(c, t)| serde_json::json!([c, t])),
+            "msgs_per_sec": summary.elapsed.map(|e| rate(summary.sent, e)),
         });
         let _ = writeln!(stdout, "{line}");
     }
     let _ = stdout.flush();
     code
+}
+
+/// Messages per second, rounded to 0.1.
+fn rate(messages: u64, elapsed: Duration) -> f64 {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    (messages as f64 / secs * 10.0).round() / 10.0
 }
 
 fn say(stderr: &SharedWrite, line: &str) {
@@ -375,8 +384,12 @@ fn parse_server(s: &str, tls: TlsMode, lmtp: bool) -> Result<Server, String> {
     Ok(Server::Tcp(host.to_owned(), port))
 }
 
-/// The message: a file (rewound for each copy, never loaded whole) or standard input (read once
-/// into memory, as it cannot be rewound).
+/// A file up to this size is read into memory once, so that `--count` copies cost no file
+/// system calls; a larger one streams from the file for each copy.
+const IN_MEMORY_MAX: u64 = 1024 * 1024;
+
+/// The message: a large file (rewound for each copy, never loaded whole), or in memory: a small
+/// file, or standard input (read once, as it cannot be rewound).
 enum Message {
     File(File),
     Memory(Vec<u8>),
@@ -389,7 +402,15 @@ impl Message {
                 let mut file = File::open(path).map_err(|e| format!("--data {path:?}: {e}"))?;
                 let (len, eight_bit) =
                     scan(&mut file).map_err(|e| format!("--data {path:?}: {e}"))?;
-                Ok((Self::File(file), len, eight_bit))
+                if len > IN_MEMORY_MAX {
+                    return Ok((Self::File(file), len, eight_bit));
+                }
+                let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or_default());
+                file.seek(SeekFrom::Start(0))
+                    .and_then(|_| file.read_to_end(&mut buf))
+                    .map_err(|e| format!("--data {path:?}: {e}"))?;
+                let len = buf.len() as u64;
+                Ok((Self::Memory(buf), len, eight_bit))
             }
             _ => {
                 let mut buf = Vec::new();
@@ -403,13 +424,36 @@ impl Message {
         }
     }
 
-    fn reader(&mut self) -> io::Result<Box<dyn Read + '_>> {
+    /// One more copy to send. A file copy rewinds the shared file at its first read: bodies
+    /// are read one at a time, each to its end, so copies never interleave.
+    fn copy(&self) -> Copy<'_> {
         match self {
-            Self::File(f) => {
-                f.seek(SeekFrom::Start(0))?;
-                Ok(Box::new(f))
+            Self::File(file) => Copy::File {
+                file,
+                rewound: false,
+            },
+            Self::Memory(m) => Copy::Memory(m),
+        }
+    }
+}
+
+/// One copy of the message being read.
+enum Copy<'a> {
+    File { file: &'a File, rewound: bool },
+    Memory(&'a [u8]),
+}
+
+impl Read for Copy<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::File { file, rewound } => {
+                if !*rewound {
+                    file.seek(SeekFrom::Start(0))?;
+                    *rewound = true;
+                }
+                file.read(buf)
             }
-            Self::Memory(m) => Ok(Box::new(m.as_slice())),
+            Self::Memory(m) => m.read(buf),
         }
     }
 }
@@ -439,7 +483,7 @@ fn send(
     stderr: &SharedWrite,
     summary: &mut Summary,
 ) -> i32 {
-    let (mut message, size, eight_bit) = match Message::open(opts.data.as_deref(), stdin) {
+    let (message, size, eight_bit) = match Message::open(opts.data.as_deref(), stdin) {
         Ok(m) => m,
         Err(e) => {
             summary.error = Some(e);
@@ -474,19 +518,14 @@ fn send(
     if eight_bit {
         envelope.content = Content::EightBit;
     }
-    for n in 1..=opts.count {
-        let report = match message.reader() {
-            Ok(mut reader) => client.send_mail(envelope.clone(), &mut reader),
-            Err(e) => Err(Error::Io(e)),
-        };
-        let report = match report {
-            Ok(r) => r,
-            Err(e) => {
-                let code = fail(summary, &e, Phase::Mail);
-                let _ = client.quit();
-                return code;
-            }
-        };
+    // One connection, the copies pipelined back to back (the adapter keeps one message ahead).
+    let mut copies = (0..opts.count).map(|_| (envelope.clone(), message.copy()));
+    let start = Instant::now();
+    let mut first_failure = None;
+    let mut n = 0u64;
+    // Each report is tallied as it arrives: memory stays flat whatever `--count` is.
+    let mut tally = |report: MailReport| {
+        n += 1;
         for (mailbox, reply) in report.refused() {
             summary
                 .refused
@@ -509,15 +548,25 @@ fn send(
             };
             let _ = writeln!(stdout, "message {n}: {what}");
         }
-        if code != exit::OK {
+        if code == exit::OK {
+            summary.sent += 1;
+        } else if first_failure.is_none() {
+            first_failure = Some(code);
             summary.error = Some(match reply {
                 Some(r) => format!("message {n} refused: {r}"),
                 None => format!("message {n}: every recipient refused"),
             });
-            let _ = client.quit();
-            return code;
         }
-        summary.sent += 1;
+    };
+    if let Err(e) = client.send_all_with(&mut copies, &mut tally) {
+        let code = fail(summary, &e, Phase::Mail);
+        let _ = client.quit();
+        return code;
+    }
+    summary.elapsed = Some(start.elapsed());
+    if let Some(code) = first_failure {
+        let _ = client.quit();
+        return code;
     }
     // The messages are accepted: whatever happens to QUIT does not change that.
     let _ = client.quit();
@@ -528,7 +577,11 @@ fn send(
 trait Session {
     fn login(&mut self, user: &str, pass: &str) -> Result<OwnedReply, Error>;
     fn auth(&mut self, mechanism: Box<dyn Mechanism>) -> Result<OwnedReply, Error>;
-    fn send_mail(&mut self, envelope: Envelope, body: &mut dyn Read) -> Result<MailReport, Error>;
+    fn send_all_with<'a>(
+        &mut self,
+        messages: &mut dyn Iterator<Item = (Envelope, Copy<'a>)>,
+        on_report: &mut dyn FnMut(MailReport),
+    ) -> Result<(), Error>;
     fn quit(&mut self) -> Result<(), Error>;
     fn close(&mut self);
 }
@@ -540,8 +593,12 @@ impl Session for SmtpClient {
     fn auth(&mut self, mechanism: Box<dyn Mechanism>) -> Result<OwnedReply, Error> {
         Self::auth(self, mechanism)
     }
-    fn send_mail(&mut self, envelope: Envelope, body: &mut dyn Read) -> Result<MailReport, Error> {
-        Self::send_mail(self, envelope, body)
+    fn send_all_with<'a>(
+        &mut self,
+        messages: &mut dyn Iterator<Item = (Envelope, Copy<'a>)>,
+        on_report: &mut dyn FnMut(MailReport),
+    ) -> Result<(), Error> {
+        Self::send_all_with(self, messages, on_report)
     }
     fn quit(&mut self) -> Result<(), Error> {
         Self::quit(self)
@@ -570,9 +627,9 @@ impl BlockOn for smtp_async_std::AsyncStd {
 
 /// The message file (or standard input copy) as an `AsyncRead`: a local read in the session's
 /// own task, which has nothing else to do meanwhile.
-struct LocalRead<'a>(&'a mut dyn Read);
+struct LocalRead<R>(R);
 
-impl futures_lite::AsyncRead for LocalRead<'_> {
+impl<R: Read + Unpin> futures_lite::AsyncRead for LocalRead<R> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         _: &mut Context<'_>,
@@ -589,8 +646,13 @@ impl<R: BlockOn> Session for GenericSmtpClient<R> {
     fn auth(&mut self, mechanism: Box<dyn Mechanism>) -> Result<OwnedReply, Error> {
         R::block_on(Self::auth(self, mechanism))
     }
-    fn send_mail(&mut self, envelope: Envelope, body: &mut dyn Read) -> Result<MailReport, Error> {
-        R::block_on(Self::send_mail(self, envelope, LocalRead(body)))
+    fn send_all_with<'a>(
+        &mut self,
+        messages: &mut dyn Iterator<Item = (Envelope, Copy<'a>)>,
+        on_report: &mut dyn FnMut(MailReport),
+    ) -> Result<(), Error> {
+        let messages = messages.map(|(envelope, body)| (envelope, LocalRead(body)));
+        R::block_on(Self::send_all_with(self, messages, on_report))
     }
     fn quit(&mut self) -> Result<(), Error> {
         R::block_on(Self::quit(self))
