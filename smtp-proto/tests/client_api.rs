@@ -160,7 +160,9 @@ fn after_close_inputs_are_ignored_and_mutators_refused() {
         [Event::Closed(Some(Error::Parse(_)))] => {}
         other => panic!("{other:?}"),
     }
+    assert_eq!(client.buffered_input(), 0, "nothing is kept once closed");
     client.handle_input(b"250 ok\r\n", now);
+    assert_eq!(client.buffered_input(), 0);
     client.handle_eof(now);
     client.handle_timeout(now + Duration::from_secs(3600));
     assert!(client.poll_event().is_none(), "Closed is delivered once");

@@ -754,6 +754,8 @@ impl Client {
             return;
         }
         self.closed = true;
+        self.inbox.clear();
+        self.inbox_start = 0;
         self.outbox.clear();
         self.pending.clear();
         self.requests.clear();
