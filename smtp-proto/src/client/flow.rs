@@ -18,7 +18,7 @@ use crate::body::{BodyEncoder, BodyError};
 use crate::command::{BodyType, Command, Domain, MailParams, MechanismName, ReversePath};
 use crate::ehlo::{Capabilities, Extension};
 use crate::error::{Error, UsageError};
-use crate::reply::{Class, OwnedReply, ReplyCode};
+use crate::reply::{Class, OwnedReply, Reply, ReplyCode};
 use crate::sasl::{self, Mechanism, Secret};
 
 /// What a mutator asked for, waiting its turn.
@@ -273,6 +273,14 @@ fn final_outcome(
     }
 }
 
+/// What [`Client::on_reply_in_place`] does with a reply it can handle without a copy.
+enum InPlace {
+    Nothing,
+    FirstRcpt,
+    FlushChunks,
+    Body(RequestId, Vec<usize>),
+}
+
 /// How the body is framed.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum BodyMode {
@@ -432,7 +440,10 @@ impl Client {
     }
 
     /// One complete reply arrived.
-    pub(super) fn on_reply(&mut self, reply: OwnedReply, now: Instant) {
+    /// One complete reply arrived, borrowed from the input buffer. Replies that only move the
+    /// session along (a 250 to MAIL, a 354, a 250 to a BDAT chunk, the cleanup RSET's) are handled
+    /// in place; only a reply that reaches an event or a report is copied.
+    pub(super) fn on_reply(&mut self, reply: Reply<'_>, now: Instant) {
         self.last_reply_at = Some(now);
         if self.config.transcript {
             let raw = reply.as_bytes();
@@ -446,12 +457,12 @@ impl Client {
             let error = if reply.code() == ReplyCode::SERVICE_UNAVAILABLE {
                 Error::Rejected {
                     stage: Stage::Idle,
-                    reply,
+                    reply: reply.into_owned(),
                 }
             } else {
                 Error::Unexpected {
                     stage: Stage::Idle,
-                    reply,
+                    reply: reply.into_owned(),
                 }
             };
             self.fail(error);
@@ -463,14 +474,14 @@ impl Client {
             // step, or someone is injecting replies. Never act on it.
             self.fail(Error::Unexpected {
                 stage: expect.stage(),
-                reply,
+                reply: reply.into_owned(),
             });
             return;
         }
         if reply.code() == ReplyCode::SERVICE_UNAVAILABLE && expect != Expect::Quit {
             self.fail(Error::Rejected {
                 stage: expect.stage(),
-                reply,
+                reply: reply.into_owned(),
             });
             return;
         }
@@ -481,10 +492,17 @@ impl Client {
         if reply.code().class() == Class::PositiveIntermediate && !intermediate_ok {
             self.fail(Error::Unexpected {
                 stage: expect.stage(),
-                reply,
+                reply: reply.into_owned(),
             });
             return;
         }
+        if self.draining.is_none() && self.on_reply_in_place(expect, &reply) {
+            if self.op.is_none() {
+                self.advance();
+            }
+            return;
+        }
+        let reply = reply.into_owned();
         if let Some(draining) = self.draining.take() {
             self.on_draining(draining, expect, reply);
             return;
@@ -522,6 +540,39 @@ impl Client {
         if self.op.is_none() {
             self.advance();
         }
+    }
+
+    /// The replies of a running transaction that need no copy: `true` when handled.
+    fn on_reply_in_place(&mut self, expect: Expect, reply: &Reply<'_>) -> bool {
+        let Some(Op::Mail(txn)) = &self.op else {
+            return false;
+        };
+        let positive = reply.code().is_positive_completion();
+        let step = match expect {
+            _ if txn.failed => return false,
+            Expect::Mail if positive && txn.pipelined => InPlace::Nothing,
+            Expect::Mail if positive => InPlace::FirstRcpt,
+            Expect::Bdat if positive => InPlace::FlushChunks,
+            Expect::Data
+                if reply.code() == ReplyCode::START_MAIL_INPUT
+                    && txn.envelope_failure().is_none() =>
+            {
+                InPlace::Body(txn.id, self.txn_deliveries(txn))
+            }
+            _ => return false,
+        };
+        match step {
+            InPlace::Nothing => {}
+            InPlace::FirstRcpt => {
+                if let Some(Op::Mail(txn)) = self.op.take() {
+                    self.send_rcpt(&txn, 0);
+                    self.op = Some(Op::Mail(txn));
+                }
+            }
+            InPlace::FlushChunks => self.flush_chunks(),
+            InPlace::Body(id, deliveries) => self.start_body(id, BodyMode::Data, deliveries),
+        }
+        true
     }
 
     /// The adapter finished the TLS handshake.

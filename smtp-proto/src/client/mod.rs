@@ -310,35 +310,39 @@ impl Client {
             return;
         }
         self.inbox.extend_from_slice(bytes);
+        // The replies borrow the input buffer while the session handles them.
+        let mut inbox = std::mem::take(&mut self.inbox);
+        let mut start = self.inbox_start;
         loop {
-            let buf = self.inbox.get(self.inbox_start..).unwrap_or_default();
-            let (reply, used) = match self.parser.parse(buf) {
-                Ok(Status::Complete((reply, used))) => (reply.into_owned(), used),
+            let buf = inbox.get(start..).unwrap_or_default();
+            match self.parser.parse(buf) {
+                Ok(Status::Complete((reply, used))) => {
+                    start += used;
+                    self.on_reply(reply, now);
+                }
                 Ok(Status::Partial) => break,
                 Err(e) => {
                     self.fail(Error::Parse(e));
                     return;
                 }
-            };
-            self.inbox_start += used;
-            self.on_reply(reply, now);
+            }
             if self.closed {
                 return;
             }
-            if self.awaiting_tls.is_some() && self.buffered_input() > 0 {
+            if self.awaiting_tls.is_some() && start < inbox.len() {
                 // The upgrade must not be attempted on a session that is already over.
                 self.events.retain(|e| !matches!(e, Event::UpgradeTls));
                 self.fail(Error::StartTlsInjection);
                 return;
             }
         }
-        if self.inbox_start == self.inbox.len() {
-            self.inbox.clear();
-            self.inbox_start = 0;
-        } else if self.inbox_start > 0 {
-            self.inbox.drain(..self.inbox_start);
-            self.inbox_start = 0;
+        if start == inbox.len() {
+            inbox.clear();
+        } else if start > 0 {
+            inbox.drain(..start);
         }
+        self.inbox = inbox;
+        self.inbox_start = 0;
     }
 
     /// The transport reached end of stream.
