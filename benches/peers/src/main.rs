@@ -3,6 +3,10 @@
 //!
 //! Usage: `smtp-bench-peers lettre|mail-send nodelay|default HOST PORT COUNT FILE`
 //! Prints one line: `msgs_per_sec=<f64>`.
+//!
+//! A benchmark driver for other libraries, not part of this project's clients: every
+//! `unwrap`/`expect` here is deliberate — any failure (bad arguments, a refused message, a
+//! broken connection) must abort the measurement loudly rather than report a rate.
 
 use std::time::{Duration, Instant};
 

@@ -12,6 +12,30 @@ use std::fmt;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
+/// `TryFrom<&str>` and `TryFrom<String>` for a `Self(Box<str>)` newtype checked by its
+/// `validate(&str)`: the text is kept as given.
+macro_rules! validated_text {
+    ($ty:ident) => {
+        impl TryFrom<&str> for $ty {
+            type Error = InvalidInput;
+
+            fn try_from(s: &str) -> Result<Self, InvalidInput> {
+                Self::validate(s)?;
+                Ok(Self(s.into()))
+            }
+        }
+
+        impl TryFrom<String> for $ty {
+            type Error = InvalidInput;
+
+            fn try_from(s: String) -> Result<Self, InvalidInput> {
+                Self::validate(&s)?;
+                Ok(Self(s.into_boxed_str()))
+            }
+        }
+    };
+}
+
 mod param;
 mod path;
 
@@ -291,23 +315,7 @@ impl Argument {
     }
 }
 
-impl TryFrom<&str> for Argument {
-    type Error = InvalidInput;
-
-    fn try_from(s: &str) -> Result<Self, InvalidInput> {
-        Self::validate(s)?;
-        Ok(Self(s.into()))
-    }
-}
-
-impl TryFrom<String> for Argument {
-    type Error = InvalidInput;
-
-    fn try_from(s: String) -> Result<Self, InvalidInput> {
-        Self::validate(&s)?;
-        Ok(Self(s.into_boxed_str()))
-    }
-}
+validated_text!(Argument);
 
 /// Implements `AsRef<str>` and `Display` (the validated text) for a type with `as_str`.
 macro_rules! text_impls {

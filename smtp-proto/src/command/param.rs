@@ -175,23 +175,7 @@ impl XText {
     }
 }
 
-impl TryFrom<&str> for XText {
-    type Error = InvalidInput;
-
-    fn try_from(s: &str) -> Result<Self, InvalidInput> {
-        Self::validate(s)?;
-        Ok(Self(s.into()))
-    }
-}
-
-impl TryFrom<String> for XText {
-    type Error = InvalidInput;
-
-    fn try_from(s: String) -> Result<Self, InvalidInput> {
-        Self::validate(&s)?;
-        Ok(Self(s.into_boxed_str()))
-    }
-}
+validated_text!(XText);
 
 /// Appends `raw` as xtext (RFC 3461 §4): bytes outside 0x21–0x7E, and `+` and `=`, become `+HH` with
 /// upper-case hex digits; everything else is copied.

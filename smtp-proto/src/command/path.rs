@@ -69,23 +69,7 @@ impl Domain {
     }
 }
 
-impl TryFrom<&str> for Domain {
-    type Error = InvalidInput;
-
-    fn try_from(s: &str) -> Result<Self, InvalidInput> {
-        Self::validate(s)?;
-        Ok(Self(s.into()))
-    }
-}
-
-impl TryFrom<String> for Domain {
-    type Error = InvalidInput;
-
-    fn try_from(s: String) -> Result<Self, InvalidInput> {
-        Self::validate(&s)?;
-        Ok(Self(s.into_boxed_str()))
-    }
-}
+validated_text!(Domain);
 
 /// Checks the characters of a domain name or address literal; positions are shifted by `offset`.
 /// `utf8` allows non-ASCII bytes in names (mailbox domains under SMTPUTF8).
