@@ -157,6 +157,18 @@
 //!   buffer has a limit ([`client::Limits`]);
 //! - put user text on the wire unchecked: CR, LF, NUL and other controls in addresses,
 //!   parameters and names are refused when the value is built ([`command`]).
+//!
+//! What each defence is for, and the test that proves it, is on the [`security`] page.
+//!
+//! ## Feature flags
+//!
+//! | feature | default | what it adds | dependencies it pulls in |
+//! | --- | --- | --- | --- |
+//! | `cram-md5` | yes | the CRAM-MD5 mechanism (`sasl::CramMd5`), and CRAM-MD5 first in [`Client::login`]'s order, as smtplib | `md-5`, `hmac` |
+//! | `message` | no | the `message` module: the envelope of an RFC 5322 message from its headers (smtplib's `send_message`: `Sender`/`From`, `To`/`Cc`/`Bcc`, `Resent-*`) | `mail-parser` |
+//!
+//! With no features the crate depends on `memchr`, `thiserror` and `base64` only. Every
+//! combination builds, is tested and is linted in CI.
 #![forbid(unsafe_code)]
 
 pub mod body;
@@ -168,6 +180,8 @@ pub mod error;
 pub mod message;
 pub mod reply;
 pub mod sasl;
+#[doc = include_str!("../docs/security.md")]
+pub mod security {}
 
 pub use body::{normalize_line_endings, BareLineEndings, BodyEncoder, DataDecoder};
 pub use client::{Client, Config, Envelope, Event};
