@@ -22,7 +22,7 @@ use smtp_proto::{Domain, OwnedReply, UsageError};
 use crate::error::{Error, Refused, Result};
 use crate::local_name::default_hello_name;
 use crate::message;
-use crate::transport::{HandshakeFailure, Stream, Transport};
+use crate::transport::{Connection, HandshakeFailure, Stream, Transport};
 
 /// smtplib's `SMTP_PORT`.
 pub const SMTP_PORT: u16 = 25;
@@ -106,7 +106,7 @@ impl Default for Builder {
 impl Builder {
     /// The name sent with EHLO/HELO/LHLO (smtplib's `local_hostname`). Default: this host's FQDN
     /// ([`fqdn`](crate::fqdn)), else the address literal of the local end of the connection
-    /// (`[192.0.2.1]`), else `localhost` (Unix sockets).
+    /// (`[192.0.2.1]`), else `localhost` (Unix sockets, [`connect_stream`](Self::connect_stream)).
     pub fn local_hostname(mut self, name: Domain) -> Self {
         self.local_hostname = Some(name);
         self
@@ -172,7 +172,8 @@ impl Builder {
     }
 
     /// Permit AUTH on a plaintext connection to a remote server. Without it AUTH needs TLS,
-    /// except to a loopback address or a Unix socket (Go's net/smtp rule after CVE-2017-15042).
+    /// except to a loopback address or a Unix socket (Go's net/smtp rule after CVE-2017-15042);
+    /// a stream given to [`connect_stream`](Self::connect_stream) always counts as remote.
     pub fn allow_plaintext_auth(mut self, allow: bool) -> Self {
         self.allow_plaintext_auth = allow;
         self
@@ -241,6 +242,15 @@ impl Builder {
     pub fn connect_unix(self, path: impl AsRef<Path>) -> Result<SmtpClient> {
         let mut client = self.build();
         client.connect_unix(path)?;
+        Ok(client)
+    }
+
+    /// Runs the session over a stream you connected yourself (a SOCKS or HTTP CONNECT tunnel, a
+    /// wrapper of your own, a test pipe) and reads the greeting (plus hello and STARTTLS as
+    /// configured). See [`SmtpClient::connect_stream`].
+    pub fn connect_stream(self, stream: impl Connection, server_name: &str) -> Result<SmtpClient> {
+        let mut client = self.build();
+        client.connect_stream(stream, server_name)?;
         Ok(client)
     }
 }
@@ -333,6 +343,8 @@ enum Target<'a> {
     Tcp(&'a str, u16),
     #[cfg(unix)]
     Unix(&'a Path),
+    /// Already connected by the caller, with the TLS server name.
+    Connected(Stream, &'a str),
 }
 
 impl SmtpClient {
@@ -387,6 +399,33 @@ impl SmtpClient {
         self.open(Target::Unix(path.as_ref()))
     }
 
+    /// Runs a new session over `stream`, which you connected yourself, closing any current
+    /// session first, and returns the greeting. Everything else is as with
+    /// [`connect`](Self::connect): implicit TLS or STARTTLS as configured (wrapping `stream`),
+    /// the same timeouts, the same loop.
+    ///
+    /// - `server_name` is the name the server's certificate is verified against (the host you
+    ///   asked the tunnel to reach, not the proxy).
+    /// - Every wait is bounded through the stream's [`Connection::set_read_timeout`] and
+    ///   [`Connection::set_write_timeout`] (see [`Connection`] for streams that cannot time
+    ///   out). The connect timeout bounds the implicit TLS handshake; the stream's own set-up
+    ///   (the tunnel's handshake) is yours to bound.
+    /// - The peer counts as remote for the AUTH-over-plaintext rule, even when the stream is a
+    ///   socket to a loopback address: that address is a proxy's, not the server's. Use
+    ///   [`Builder::allow_plaintext_auth`] when the path is trusted.
+    /// - The default hello name is this host's [`fqdn`](crate::fqdn), else `localhost` (the
+    ///   stream's local address says nothing about the server's view of this client).
+    /// - Set `TCP_NODELAY` on a TCP stream yourself ([`TcpStream::set_nodelay`]), as `connect`
+    ///   does: with Nagle's algorithm on, a small write behind unacknowledged data (the end of
+    ///   a body, say) can wait for the peer's delayed ACK.
+    pub fn connect_stream(
+        &mut self,
+        stream: impl Connection,
+        server_name: &str,
+    ) -> Result<OwnedReply> {
+        self.open(Target::Connected(Stream::new(stream), server_name))
+    }
+
     fn default_port(&self) -> u16 {
         match (self.opts.lmtp, self.opts.tls) {
             (true, _) => LMTP_PORT,
@@ -433,13 +472,14 @@ impl SmtpClient {
                 tcp.set_nodelay(true)?;
                 let loopback = tcp.peer_addr().is_ok_and(|a| is_loopback(a.ip()));
                 let local_ip = tcp.local_addr().ok().map(|a| a.ip());
-                (Stream::Tcp(tcp), host.to_owned(), local_ip, loopback)
+                (Stream::new(tcp), host.to_owned(), local_ip, loopback)
             }
             #[cfg(unix)]
             Target::Unix(path) => {
                 let unix = UnixStream::connect(path)?;
-                (Stream::Unix(unix), "localhost".to_owned(), None, true)
+                (Stream::new(unix), "localhost".to_owned(), None, true)
             }
+            Target::Connected(stream, server_name) => (stream, server_name.to_owned(), None, false),
         };
         let mut io = Transport::Plain(stream);
         if self.opts.tls == TlsMode::Implicit {
@@ -537,7 +577,8 @@ impl SmtpClient {
         self.session().map(|c| &c.config().hello_name)
     }
 
-    /// The TLS server name: the host connected to (`localhost` for a Unix socket).
+    /// The TLS server name: the host connected to (`localhost` for a Unix socket), or the name
+    /// given to [`connect_stream`](Self::connect_stream).
     pub fn server_name(&self) -> Option<&str> {
         self.session.as_ref().map(|s| s.server_name.as_str())
     }

@@ -23,7 +23,7 @@ impl Source {
         let mut out = Vec::with_capacity(max);
         while out.len() + 80 <= max && self.produced < BODY_LEN {
             let mut line = vec![b'x'; 76];
-            if self.line % 7 == 0 {
+            if self.line.is_multiple_of(7) {
                 line[0] = b'.';
             }
             line.extend_from_slice(b"\r\n");

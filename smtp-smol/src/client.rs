@@ -166,7 +166,8 @@ impl<R: Runtime> GenericBuilder<R> {
     }
 
     /// Permit AUTH on a plaintext connection to a remote server (default: only to a loopback
-    /// address or a Unix socket).
+    /// address or a Unix socket; a stream given to [`connect_stream`](Self::connect_stream)
+    /// always counts as remote).
     pub fn allow_plaintext_auth(self, allow_plaintext_auth: bool) -> Self {
         Self {
             allow_plaintext_auth,
@@ -241,21 +242,16 @@ impl<R: Runtime> GenericBuilder<R> {
         Ok(client)
     }
 
-    /// Runs the session over a stream you opened yourself (any `futures-io` stream: a proxy
-    /// tunnel, an in-memory pipe). `server_name` is the TLS server name; the peer counts as
-    /// remote for the AUTH-over-plaintext rule.
+    /// Runs the session over a stream you connected yourself (any `futures-io` stream: a SOCKS
+    /// or HTTP CONNECT tunnel, a wrapper of your own, an in-memory pipe) and reads the greeting
+    /// (plus hello and STARTTLS as configured). See [`GenericSmtpClient::connect_stream`].
     pub async fn connect_stream(
         self,
         stream: impl AsyncIo + 'static,
         server_name: &str,
     ) -> Result<GenericSmtpClient<R>> {
         let mut client = self.build();
-        let opened = Opened {
-            io: Box::new(stream),
-            local: None,
-            loopback: false,
-        };
-        client.start(opened, server_name.to_owned()).await?;
+        client.connect_stream(stream, server_name).await?;
         Ok(client)
     }
 }
@@ -362,6 +358,33 @@ impl<R: Runtime> GenericSmtpClient<R> {
         self.open(Target::Unix(path.as_ref())).await
     }
 
+    /// Runs a new session over `stream`, which you connected yourself, closing any current
+    /// session first, and returns the greeting. Everything else is as with
+    /// [`connect`](Self::connect): implicit TLS or STARTTLS as configured (wrapping `stream`),
+    /// the same timeouts, the same loop.
+    ///
+    /// - `stream` is any `futures-io` stream ([`AsyncIo`]): the deadlines are the driver's
+    ///   timers, so the stream needs no timeouts of its own.
+    /// - `server_name` is the name the server's certificate is verified against (the host you
+    ///   asked the tunnel to reach, not the proxy).
+    /// - The connect timeout bounds the implicit TLS handshake; the stream's own set-up (the
+    ///   tunnel's handshake) is yours to bound.
+    /// - The peer counts as remote for the AUTH-over-plaintext rule, even when the stream is a
+    ///   socket to a loopback address: that address is a proxy's, not the server's. Use
+    ///   [`GenericBuilder::allow_plaintext_auth`] when the path is trusted.
+    /// - The default hello name is this host's [`fqdn`](crate::fqdn), else `localhost`.
+    /// - Set `TCP_NODELAY` on a TCP stream yourself, as `connect` does: with Nagle's algorithm
+    ///   on, a small write behind unacknowledged data (the end of a body, say) can wait for the
+    ///   peer's delayed ACK.
+    pub async fn connect_stream(
+        &mut self,
+        stream: impl AsyncIo + 'static,
+        server_name: &str,
+    ) -> Result<OwnedReply> {
+        self.start(connect::stream(Box::new(stream)), server_name.to_owned())
+            .await
+    }
+
     fn default_port(&self) -> u16 {
         match (self.opts.lmtp, self.opts.tls) {
             (true, _) => LMTP_PORT,
@@ -384,11 +407,7 @@ impl<R: Runtime> GenericSmtpClient<R> {
 
     async fn open(&mut self, target: Target<'_>) -> Result<OwnedReply> {
         self.close();
-        if self.opts.timeout.is_some_and(|t| t.is_zero()) {
-            return Err(Error::InvalidSetting(
-                "a zero timeout is not supported".into(),
-            ));
-        }
+        self.check_timeout()?;
         let limit = self.connect_timeout();
         let (opened, server_name) = match target {
             Target::Tcp(host, port) => {
@@ -401,9 +420,19 @@ impl<R: Runtime> GenericSmtpClient<R> {
         self.start(opened, server_name.to_owned()).await
     }
 
+    fn check_timeout(&self) -> Result<()> {
+        if self.opts.timeout.is_some_and(|t| t.is_zero()) {
+            return Err(Error::InvalidSetting(
+                "a zero timeout is not supported".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Implicit TLS if configured, then the core, then the greeting (and set-up).
     async fn start(&mut self, opened: Opened, server_name: String) -> Result<OwnedReply> {
         self.close();
+        self.check_timeout()?;
         let limit = self.connect_timeout();
         let mut io = Transport::Plain(opened.io);
         if self.opts.tls == TlsMode::Implicit {
@@ -512,7 +541,8 @@ impl<R: Runtime> GenericSmtpClient<R> {
         self.session().map(|c| &c.config().hello_name)
     }
 
-    /// The TLS server name: the host connected to (`localhost` for a Unix socket).
+    /// The TLS server name: the host connected to (`localhost` for a Unix socket), or the name
+    /// given to [`connect_stream`](Self::connect_stream).
     pub fn server_name(&self) -> Option<&str> {
         self.session.as_ref().map(|s| s.server_name.as_str())
     }

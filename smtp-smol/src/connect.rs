@@ -25,6 +25,15 @@ pub(crate) struct Opened {
     pub(crate) loopback: bool,
 }
 
+/// A stream the caller connected: nothing is known about its ends, so the peer counts as remote.
+pub(crate) fn stream(io: Box<dyn AsyncIo>) -> Opened {
+    Opened {
+        io,
+        local: None,
+        loopback: false,
+    }
+}
+
 /// `work`, or a `TimedOut` error once `limit` has passed.
 async fn bounded<T>(limit: Duration, work: impl Future<Output = io::Result<T>>) -> io::Result<T> {
     let expired = async {

@@ -1171,7 +1171,7 @@ mod support {
 
     fn decode_hex(text: &str) -> Result<Vec<u8>, String> {
         let digits = text.as_bytes();
-        if digits.len() % 2 != 0 {
+        if !digits.len().is_multiple_of(2) {
             return Err("odd-length hex".into());
         }
         digits

@@ -737,7 +737,7 @@ impl Generated {
 
     fn next_line(&mut self) -> Vec<u8> {
         self.line += 1;
-        let mut line = if self.line % 7 == 0 {
+        let mut line = if self.line.is_multiple_of(7) {
             format!(".dotted line {} {}\r\n", self.line, "x".repeat(60))
         } else {
             format!("line {} {}\r\n", self.line, "y".repeat(70))
