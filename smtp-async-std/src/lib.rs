@@ -133,6 +133,11 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! ## Feature flags
+//!
+//! This crate has no optional features; it adds only `async-std` to what `smtp-smol` uses (see
+//! `smtp-smol`'s feature notes).
 #![forbid(unsafe_code)]
 
 use std::io;

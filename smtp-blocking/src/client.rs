@@ -1,6 +1,5 @@
 //! [`SmtpClient`]: the smtplib-parity blocking client, and its [`Builder`].
 
-use std::collections::VecDeque;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 #[cfg(unix)]
@@ -12,7 +11,7 @@ use native_tls::TlsConnector;
 use smtp_proto::body::BareLineEndings;
 use smtp_proto::client::{
     Client, Config, Content, Envelope, Event, Hello, Limits, MailOutcome, MailReport, RequestId,
-    Setup, Stage, Timeouts, TlsMode, TranscriptEntry,
+    SendQueue, Setup, Stage, Timeouts, TlsMode, TranscriptEntry,
 };
 use smtp_proto::command::{Argument, MailParams, Mailbox, RcptParams, ReversePath};
 use smtp_proto::ehlo::{Capabilities, Extension};
@@ -1178,20 +1177,14 @@ where
     }
 }
 
-/// Several transactions on one connection, one message ahead: the next `send_mail` is queued
-/// as soon as the current body ends, so that with PIPELINING the core can send it right
-/// behind the end of data. The core decides what goes on the wire; this only queues and feeds.
+/// Several transactions on one connection, one message ahead: the core's
+/// [`SendQueue`] decides when the next message is queued; this feeds it the messages and hands
+/// each report to the caller.
 struct Batch<I, R, F> {
     messages: I,
-    /// Transactions queued on the core and not done yet, oldest first, with their bodies
-    /// (`None` once the body ended).
-    queued: VecDeque<(RequestId, Option<R>)>,
-    /// Whether `messages` may have more.
-    more: bool,
+    queue: SendQueue<R>,
     /// Receives each transaction's report as it completes.
     on_report: F,
-    /// The core refused to queue a message: the batch stops there.
-    refused: Option<Error>,
 }
 
 impl<I, R, F> Batch<I, R, F>
@@ -1201,28 +1194,14 @@ where
     fn new(messages: I, on_report: F) -> Self {
         Self {
             messages,
-            queued: VecDeque::with_capacity(2),
-            more: true,
+            queue: SendQueue::new(),
             on_report,
-            refused: None,
         }
     }
 
     /// Queues the next message unless one is already waiting to send its body.
     fn top_up(&mut self, client: &mut Client) {
-        if !self.more || self.queued.iter().any(|(_, body)| body.is_some()) {
-            return;
-        }
-        match self.messages.next() {
-            None => self.more = false,
-            Some((envelope, body)) => match client.send_mail(envelope) {
-                Ok(id) => self.queued.push_back((id, Some(body))),
-                Err(e) => {
-                    self.more = false;
-                    self.refused = Some(e.into());
-                }
-            },
-        }
+        self.queue.top_up(client, &mut self.messages);
     }
 }
 
@@ -1235,29 +1214,25 @@ where
     fn event(&mut self, client: &mut Client, event: Option<Event>) -> Option<Result<()>> {
         match event {
             Some(Event::MailDone(report)) => {
-                let position = self.queued.iter().position(|(id, _)| *id == report.id);
-                if let Some(position) = position {
-                    // A body never asked for (refused before DATA) is dropped here.
-                    self.queued.remove(position);
+                if self.queue.take_report(&report) {
                     (self.on_report)(report);
                     self.top_up(client);
                 }
                 None
             }
-            None if self.queued.is_empty() => Some(self.refused.take().map_or(Ok(()), Err)),
+            None if self.queue.is_done() => {
+                Some(self.queue.take_refusal().map_or(Ok(()), |e| Err(e.into())))
+            }
             _ => None,
         }
     }
 
     fn body(&mut self, id: RequestId) -> Option<&mut dyn Read> {
-        let (_, body) = self.queued.iter_mut().find(|(i, _)| *i == id)?;
-        body.as_mut().map(|b| b as &mut dyn Read)
+        self.queue.body_mut(id).map(|b| b as &mut dyn Read)
     }
 
     fn finished(&mut self, client: &mut Client, id: RequestId) {
-        if let Some((_, body)) = self.queued.iter_mut().find(|(i, _)| *i == id) {
-            *body = None;
-        }
+        self.queue.body_finished(id);
         self.top_up(client);
     }
 }

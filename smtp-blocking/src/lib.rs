@@ -174,6 +174,14 @@
 //! | `OSError`, `socket.timeout`, `ssl.SSLError` from connect / handshake | [`Error::Io`], [`Error::Smtp`] with `Timeout`, [`Error::Tls`] |
 //! | (none: smtplib would continue in plaintext or hang) | [`Error::Smtp`] with [`TlsUnavailable`](smtp_proto::Error::TlsUnavailable), [`StartTlsInjection`](smtp_proto::Error::StartTlsInjection) |
 //! | (none: smtplib would read it as one reply) | [`Error::Smtp`] with `Parse` for malformed replies, `Unexpected` for replies out of place |
+//!
+//! ## Feature flags
+//!
+//! This crate has no optional features. It enables `smtp-proto`'s `message` feature (the
+//! envelope of a message from its headers, for [`SmtpClient::send_message`]) and, through
+//! `smtp-proto`'s defaults, `cram-md5`. TLS is `native-tls` (OpenSSL on Linux, the platform's
+//! own TLS on macOS and Windows); its features (e.g. `vendored`) can be enabled in your own
+//! `Cargo.toml`, as Cargo unifies them.
 #![forbid(unsafe_code)]
 
 mod client;

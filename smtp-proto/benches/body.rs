@@ -17,7 +17,7 @@ fn typical_body(size: usize) -> Vec<u8> {
     let mut body = Vec::with_capacity(size);
     let mut line = 0usize;
     while body.len() + 72 <= size {
-        if line % 16 == 0 {
+        if line.is_multiple_of(16) {
             body.push(b'.');
             body.extend_from_slice(&TEXT[1..]);
         } else {

@@ -231,3 +231,24 @@ fn hello_as_uses_its_own_name_for_the_helo_fallback_too() {
     client.handle_input(b"500 what\r\n", now);
     assert_eq!(flush(&mut client, now), b"HELO other.test\r\n");
 }
+
+#[test]
+fn wants_write_tells_without_starting_the_write_timer() {
+    let t0 = Instant::now();
+    let mut client = Client::new(config(), t0);
+    assert!(!client.wants_write(), "nothing before the greeting");
+    client.handle_input(b"220 mx.test ESMTP\r\n", t0);
+    assert!(client.wants_write(), "EHLO is queued");
+    let before = client.poll_timeout();
+    let later = t0 + Duration::from_secs(10);
+    assert!(client.wants_write());
+    assert_eq!(client.poll_timeout(), before, "asking starts no timer");
+    let n = client.poll_transmit(later).map_or(0, <[u8]>::len);
+    assert!(n > 0);
+    client.handle_written(n - 1, later);
+    assert!(client.wants_write(), "one byte left");
+    client.handle_written(1, later);
+    assert!(!client.wants_write());
+    client.handle_eof(later);
+    assert!(!client.wants_write(), "closed");
+}

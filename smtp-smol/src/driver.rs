@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 use async_io::Timer;
 use async_native_tls::{TlsConnector, TlsStream};
 use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWriteExt};
-use std::collections::VecDeque;
 
-use smtp_proto::client::{Client, Envelope, Event, MailReport, RequestId, Stage};
+use smtp_proto::client::{Client, Envelope, Event, MailReport, RequestId, SendQueue, Stage};
 
 use crate::{AsyncIo, Error, Result, TranscriptSink};
 
@@ -131,20 +130,14 @@ where
     }
 }
 
-/// Several transactions on one connection, one message ahead: the next `send_mail` is queued
-/// as soon as the current body ends, so that with PIPELINING the core can send it right
-/// behind the end of data. The core decides what goes on the wire; this only queues and feeds.
+/// Several transactions on one connection, one message ahead: the core's
+/// [`SendQueue`] decides when the next message is queued; this feeds it the messages and hands
+/// each report to the caller.
 pub(crate) struct Batch<I, R, F> {
     messages: I,
-    /// Transactions queued on the core and not done yet, oldest first, with their bodies
-    /// (`None` once the body ended).
-    queued: VecDeque<(RequestId, Option<R>)>,
-    /// Whether `messages` may have more.
-    more: bool,
+    queue: SendQueue<R>,
     /// Receives each transaction's report as it completes.
     on_report: F,
-    /// The core refused to queue a message: the batch stops there.
-    refused: Option<Error>,
 }
 
 impl<I, R, F> Batch<I, R, F>
@@ -154,28 +147,14 @@ where
     pub(crate) fn new(messages: I, on_report: F) -> Self {
         Self {
             messages,
-            queued: VecDeque::with_capacity(2),
-            more: true,
+            queue: SendQueue::new(),
             on_report,
-            refused: None,
         }
     }
 
     /// Queues the next message unless one is already waiting to send its body.
     pub(crate) fn top_up(&mut self, client: &mut Client) {
-        if !self.more || self.queued.iter().any(|(_, body)| body.is_some()) {
-            return;
-        }
-        match self.messages.next() {
-            None => self.more = false,
-            Some((envelope, body)) => match client.send_mail(envelope) {
-                Ok(id) => self.queued.push_back((id, Some(body))),
-                Err(e) => {
-                    self.more = false;
-                    self.refused = Some(e.into());
-                }
-            },
-        }
+        self.queue.top_up(client, &mut self.messages);
     }
 }
 
@@ -190,29 +169,25 @@ where
     fn event(&mut self, client: &mut Client, event: Option<Event>) -> Option<Result<()>> {
         match event {
             Some(Event::MailDone(report)) => {
-                let position = self.queued.iter().position(|(id, _)| *id == report.id);
-                if let Some(position) = position {
-                    // A body never asked for (refused before DATA) is dropped here.
-                    self.queued.remove(position);
+                if self.queue.take_report(&report) {
                     (self.on_report)(report);
                     self.top_up(client);
                 }
                 None
             }
-            None if self.queued.is_empty() => Some(self.refused.take().map_or(Ok(()), Err)),
+            None if self.queue.is_done() => {
+                Some(self.queue.take_refusal().map_or(Ok(()), |e| Err(e.into())))
+            }
             _ => None,
         }
     }
 
     fn body(&mut self, id: RequestId) -> Option<&mut R> {
-        let (_, body) = self.queued.iter_mut().find(|(i, _)| *i == id)?;
-        body.as_mut()
+        self.queue.body_mut(id)
     }
 
     fn finished(&mut self, client: &mut Client, id: RequestId) {
-        if let Some((_, body)) = self.queued.iter_mut().find(|(i, _)| *i == id) {
-            *body = None;
-        }
+        self.queue.body_finished(id);
         self.top_up(client);
     }
 }

@@ -179,6 +179,12 @@
 //! Futures may be dropped at any point. One dropped while its request is on the wire leaves the
 //! session in an undefined state, so it is never reused: see
 //! [`GenericSmtpClient`'s docs](GenericSmtpClient#cancellation).
+//!
+//! ## Feature flags
+//!
+//! This crate has no optional features. It enables `smtp-proto`'s `message` feature (for
+//! `send_message`) and, through `smtp-proto`'s defaults, `cram-md5`. TLS is `async-native-tls`
+//! over `native-tls`, whose features (e.g. `vendored`) you can enable in your own `Cargo.toml`.
 #![forbid(unsafe_code)]
 
 mod client;

@@ -547,7 +547,11 @@ impl Drop for Server {
 fn accept_loop(listener: &Listener, config: &Arc<ServerBuilder>, shared: &Arc<Shared>) {
     loop {
         let stream = match listener {
-            Listener::Tcp(l) => l.accept().map(|(s, _)| Plain::Tcp(s)),
+            Listener::Tcp(l) => l.accept().map(|(s, _)| {
+                // Replies leave at once, as from a real MTA (no Nagle wait on the client's ACK).
+                let _ = s.set_nodelay(true);
+                Plain::Tcp(s)
+            }),
             #[cfg(unix)]
             Listener::Unix(l) => l.accept().map(|(s, _)| Plain::Unix(s)),
         };

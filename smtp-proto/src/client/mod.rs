@@ -47,6 +47,7 @@ mod envelope;
 mod event;
 mod flow;
 mod queue;
+mod send_queue;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -57,6 +58,7 @@ pub use envelope::{Content, Envelope, Recipient};
 pub use event::{
     Event, MailOutcome, MailReport, RecipientReport, RequestId, Stage, TranscriptEntry,
 };
+pub use send_queue::SendQueue;
 
 use crate::body::BodyEncoder;
 use crate::command::{
@@ -613,6 +615,13 @@ impl Client {
             self.outbox.waiting_since = Some(now);
         }
         Some(self.outbox.unsent())
+    }
+
+    /// Whether [`poll_transmit`](Self::poll_transmit) has bytes to hand out now, without
+    /// starting the write-progress timer: what a readiness loop asks before registering
+    /// interest in writability.
+    pub fn wants_write(&self) -> bool {
+        !self.closed && self.awaiting_tls.is_none() && self.outbox.unsent_len() > 0
     }
 
     /// The next event, if any.
