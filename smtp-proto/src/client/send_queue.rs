@@ -16,7 +16,7 @@ use crate::error::UsageError;
 ///
 /// - [`top_up`](Self::top_up) once at the start and after [`body_finished`](Self::body_finished);
 /// - [`body_mut`](Self::body_mut) on [`Event::BodyWanted`](super::Event::BodyWanted), to find
-///   the body to write with [`Client::body_writer`];
+///   the body to write with [`Client::body`];
 /// - [`body_finished`](Self::body_finished) once that body has been written to its end;
 /// - [`take_report`](Self::take_report) on [`Event::MailDone`](super::Event::MailDone).
 ///
