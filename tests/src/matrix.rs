@@ -121,6 +121,7 @@ pass_through!(
     MailParams,
     RcptParams,
     Envelope,
+    Vec<(Envelope, &'a [u8])>,
     Box<dyn Mechanism>
 );
 
@@ -206,6 +207,8 @@ session_api! {
         fn starttls(&mut self) -> OwnedReply;
         /// A whole transaction, refusals in the report.
         fn send_mail(&mut self, envelope: Envelope, message: Body<'_>) -> MailReport;
+        /// Several transactions, one message ahead (cross-transaction pipelining).
+        fn send_all(&mut self, messages: Vec<(Envelope, &[u8])>) -> Vec<MailReport>;
         /// smtplib's `sendmail()`.
         fn sendmail(&mut self, from: &str, to: &[&str], message: Body<'_>) -> smtp_blocking::Refused;
         /// `sendmail()` with a full envelope.
@@ -435,9 +438,6 @@ pub type AsyncStd = Async<smtp_async_std::AsyncStd>;
 const BEFORE_CONNECT: &str = "requests queued before connect completes";
 /// Several requests queued at once: each adapter call runs one request to completion.
 const QUEUED: &str = "several requests queued at once";
-/// Cross-transaction pipelining needs the next send queued before the previous one's final
-/// reply; the adapters' send calls return at that reply (issue 7 brings a batch send).
-const OVERLAP: &str = "the next transaction queued behind an unanswered end of data";
 /// Low-level BDAT, and the core's `NotReady` for a send before any hello, are not part of the
 /// smtplib-shaped API (smtplib has no `bdat()`; the adapters' sends say hello first if needed).
 const CORE_ONLY: &str = "core-only request (low-level BDAT, send before hello)";
@@ -481,10 +481,6 @@ pub const SKIPPED: &[(&str, &str)] = &[
     ("auth-plaintext-refused.smtp", LOOPBACK_AUTH),
     ("starttls-injection-later-flight.smtp", RACY),
     ("starttls-eof-during-handshake.smtp", RACY),
-    ("several-transactions.smtp", OVERLAP),
-    ("several-transactions-distinct-bodies.smtp", OVERLAP),
-    ("pipelined-transactions-final-refused.smtp", OVERLAP),
-    ("pipelined-transactions-lmtp.smtp", OVERLAP),
 ];
 
 /// A real-time transcript: timeouts of 300 ms, the server silent after the EHLO.
@@ -627,8 +623,41 @@ fn play_client<A: Adapter>(t: &Transcript, settings: &Settings, port: u16) -> Re
             None
         }
     };
+    // `>> send` actions in a row, with no result expected in between, are queued at once in
+    // the transcript: they go to `send_all` together, so that the next transaction can follow
+    // the previous end of data as the core would send it.
+    let mut batched = 0;
     for (i, step) in t.steps.iter().enumerate() {
+        if batched > 0 {
+            if matches!(step, Step::Action(verb, _) if verb == "send") {
+                batched -= 1;
+                continue;
+            }
+        }
         match step {
+            Step::Action(verb, _) if verb == "send" && send_run(&t.steps[i..]).len() > 1 => {
+                let run = send_run(&t.steps[i..]);
+                batched = run.len() - 1;
+                let messages = run
+                    .iter()
+                    .map(|args| envelope_of(args))
+                    .collect::<Result<Vec<_>, String>>()?;
+                match session.as_deref_mut() {
+                    Some(s) => {
+                        let messages = messages
+                            .iter()
+                            .map(|(envelope, body)| (envelope.clone(), body.as_slice()))
+                            .collect();
+                        match s.send_all(messages) {
+                            Ok(reports) => events.extend(
+                                reports.into_iter().map(|r| summarize(&Event::MailDone(r))),
+                            ),
+                            Err(e) => events.push_back(summarize_error(e)),
+                        }
+                    }
+                    None => events.push_back("Usage Closed".into()),
+                }
+            }
             // The adapters do the handshake themselves.
             Step::Expect(want) | Step::MaybeExpect(want) if want == "UpgradeTls" => {}
             Step::Expect(want) => match events.pop_front() {
@@ -649,6 +678,20 @@ fn play_client<A: Adapter>(t: &Transcript, settings: &Settings, port: u16) -> Re
         Some(extra) => Err(format!("unexpected event at the end: `{extra}`")),
         None => Ok(()),
     }
+}
+
+/// The arguments of the `>> send` actions that start `steps`, up to the first expected result
+/// or other action.
+fn send_run(steps: &[Step]) -> Vec<&str> {
+    let mut run = Vec::new();
+    for step in steps {
+        match step {
+            Step::Action(verb, args) if verb == "send" => run.push(args.as_str()),
+            Step::Action(..) | Step::Expect(_) | Step::MaybeExpect(_) => break,
+            _ => {}
+        }
+    }
+    run
 }
 
 fn reply_summary(reply: &OwnedReply) -> String {
