@@ -628,11 +628,9 @@ fn play_client<A: Adapter>(t: &Transcript, settings: &Settings, port: u16) -> Re
     // the previous end of data as the core would send it.
     let mut batched = 0;
     for (i, step) in t.steps.iter().enumerate() {
-        if batched > 0 {
-            if matches!(step, Step::Action(verb, _) if verb == "send") {
-                batched -= 1;
-                continue;
-            }
+        if batched > 0 && matches!(step, Step::Action(verb, _) if verb == "send") {
+            batched -= 1;
+            continue;
         }
         match step {
             Step::Action(verb, _) if verb == "send" && send_run(&t.steps[i..]).len() > 1 => {
