@@ -927,6 +927,9 @@ impl SmtpClient {
     /// Runs the session until `job` returns a result; errors that end the session close it.
     fn drive_job<T>(&mut self, job: &mut dyn Job<T>) -> Result<T> {
         let result = self.run(job);
+        if !result.as_ref().is_err_and(Error::is_fatal) {
+            self.send_leftovers();
+        }
         let ended = self.session.as_ref().is_some_and(|s| s.client.is_closed());
         if ended || result.as_ref().is_err_and(Error::is_fatal) {
             self.close();
@@ -1019,6 +1022,16 @@ impl SmtpClient {
             }
             self.receive(open_body.is_some())?;
         }
+    }
+
+    /// What the core queued on its own as the request ended (the RSET after a refused
+    /// transaction) leaves now, as smtplib's `sendmail` sends it, not with the next call; its
+    /// reply is read by the next call. A write that fails here closes the session.
+    fn send_leftovers(&mut self) {
+        if self.transmit().is_err() {
+            self.close();
+        }
+        self.flush_transcript();
     }
 
     /// Writes whatever the client lends, as few writes as the socket allows.

@@ -935,9 +935,14 @@ impl<R: Runtime> GenericSmtpClient<R> {
             body_buf: &mut self.body_buf,
         };
         let result = session.run(&mut cx, job).await;
+        // What the core queued on its own as the request ended (the RSET after a refused
+        // transaction) leaves now, as smtplib's `sendmail` sends it, not with the next call;
+        // its reply is read by the next call. A write that fails here closes the session.
+        let fatal = result.as_ref().is_err_and(Error::is_fatal);
+        let broken = !fatal && session.send_leftovers().await.is_err();
         self.in_flight = false;
         let ended = session.client.is_closed();
-        if ended || result.as_ref().is_err_and(Error::is_fatal) {
+        if ended || fatal || broken {
             self.close();
         }
         result

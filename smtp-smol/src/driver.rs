@@ -362,6 +362,15 @@ impl Session {
         Ok(())
     }
 
+    /// Writes what the core still lends (and nothing else), each write bounded by the core's
+    /// deadline.
+    pub(crate) async fn send_leftovers(&mut self) -> Result<()> {
+        while self.client.wants_write() && !self.client.is_closed() {
+            self.step(false).await?;
+        }
+        Ok(())
+    }
+
     /// A write failed because the peer went away: read what it said last (often the reason),
     /// briefly, then report the end of stream.
     async fn drain(&mut self) {
