@@ -205,8 +205,26 @@ fn rate(messages: u64, elapsed: Duration) -> f64 {
 
 fn say(stderr: &SharedWrite, line: &str) {
     if let Ok(mut err) = stderr.lock() {
-        let _ = writeln!(err, "{line}");
+        let _ = writeln!(err, "{}", printable(line));
     }
+}
+
+/// `text` safe for a terminal: control characters other than LF and tab (a server's ESC, CR,
+/// BEL...) are shown escaped, as `\x1b`.
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.contains(unsafe_char) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
 }
 
 enum Parsed {
@@ -330,6 +348,10 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
                     return Err(format!("{what} contains CR, LF or NUL"));
                 }
             }
+            // What the mechanism refuses (XOAUTH2's \x01) is a usage error too, found now.
+            if let Some(m) = mech {
+                mechanism(m, &u, &p).map_err(|e| format!("--auth-mech {m:?}: {e}"))?;
+            }
             Some((u, p, mech))
         }
         (None, None) if mech.is_none() => None,
@@ -395,42 +417,116 @@ enum Message {
     Memory(Vec<u8>),
 }
 
+/// What one pass over the message found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Shape {
+    /// The size as sent (RFC 1870): every bare CR and bare LF counted as CRLF, plus the CRLF
+    /// added when the message does not end with a line end.
+    size: u64,
+    /// Whether a byte is above 0x7F.
+    eight_bit: bool,
+    /// Whether the message is not empty and does not end with CR or LF: a CRLF is appended, by
+    /// DATA and BDAT alike.
+    needs_line_end: bool,
+}
+
+/// Measures a message streamed through it in pieces.
+#[derive(Default)]
+struct Sizer {
+    size: u64,
+    pending_cr: bool,
+    last: Option<u8>,
+    eight_bit: bool,
+}
+
+impl Sizer {
+    fn push(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            match b {
+                b'\r' => {
+                    if self.pending_cr {
+                        self.size += 2;
+                    }
+                    self.pending_cr = true;
+                }
+                b'\n' => {
+                    self.size += 2;
+                    self.pending_cr = false;
+                }
+                _ => {
+                    if self.pending_cr {
+                        self.size += 2;
+                        self.pending_cr = false;
+                    }
+                    self.size += 1;
+                }
+            }
+        }
+        self.eight_bit |= !bytes.is_ascii();
+        if let Some(&b) = bytes.last() {
+            self.last = Some(b);
+        }
+    }
+
+    fn finish(self) -> Shape {
+        let needs_line_end = self.last.is_some_and(|b| b != b'\r' && b != b'\n');
+        let mut size = self.size;
+        if self.pending_cr || needs_line_end {
+            size += 2;
+        }
+        Shape {
+            size,
+            eight_bit: self.eight_bit,
+            needs_line_end,
+        }
+    }
+}
+
+/// The shape of a whole buffer.
+fn shape_of(bytes: &[u8]) -> Shape {
+    let mut sizer = Sizer::default();
+    sizer.push(bytes);
+    sizer.finish()
+}
+
 impl Message {
-    fn open(data: Option<&str>, stdin: &mut dyn Read) -> Result<(Self, u64, bool), String> {
+    /// The message and its shape. A message in memory gets its missing final CRLF here; a file
+    /// gets it from [`Copy`].
+    fn open(data: Option<&str>, stdin: &mut dyn Read) -> Result<(Self, Shape), String> {
+        let mut buf = Vec::new();
         match data {
             Some(path) if path != "-" => {
                 let mut file = File::open(path).map_err(|e| format!("--data {path:?}: {e}"))?;
-                let (len, eight_bit) =
-                    scan(&mut file).map_err(|e| format!("--data {path:?}: {e}"))?;
+                let (len, shape) = scan(&mut file).map_err(|e| format!("--data {path:?}: {e}"))?;
                 if len > IN_MEMORY_MAX {
-                    return Ok((Self::File(file), len, eight_bit));
+                    return Ok((Self::File(file), shape));
                 }
-                let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or_default());
+                buf.reserve(usize::try_from(len).unwrap_or_default() + 2);
                 file.seek(SeekFrom::Start(0))
                     .and_then(|_| file.read_to_end(&mut buf))
                     .map_err(|e| format!("--data {path:?}: {e}"))?;
-                let len = buf.len() as u64;
-                Ok((Self::Memory(buf), len, eight_bit))
             }
             _ => {
-                let mut buf = Vec::new();
                 stdin
                     .read_to_end(&mut buf)
                     .map_err(|e| format!("reading standard input: {e}"))?;
-                let eight_bit = !buf.is_ascii();
-                let len = buf.len() as u64;
-                Ok((Self::Memory(buf), len, eight_bit))
             }
         }
+        let shape = shape_of(&buf);
+        if shape.needs_line_end {
+            buf.extend_from_slice(b"\r\n");
+        }
+        Ok((Self::Memory(buf), shape))
     }
 
     /// One more copy to send. A file copy rewinds the shared file at its first read: bodies
     /// are read one at a time, each to its end, so copies never interleave.
-    fn copy(&self) -> Copy<'_> {
+    fn copy(&self, shape: Shape) -> Copy<'_> {
         match self {
             Self::File(file) => Copy::File {
                 file,
                 rewound: false,
+                tail: if shape.needs_line_end { b"\r\n" } else { b"" },
             },
             Self::Memory(m) => Copy::Memory(m),
         }
@@ -439,39 +535,51 @@ impl Message {
 
 /// One copy of the message being read.
 enum Copy<'a> {
-    File { file: &'a File, rewound: bool },
+    /// The file, then `tail` (the final CRLF it lacks, if it does).
+    File {
+        file: &'a File,
+        rewound: bool,
+        tail: &'static [u8],
+    },
     Memory(&'a [u8]),
 }
 
 impl Read for Copy<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Self::File { file, rewound } => {
+            Self::File {
+                file,
+                rewound,
+                tail,
+            } => {
                 if !*rewound {
                     file.seek(SeekFrom::Start(0))?;
                     *rewound = true;
                 }
-                file.read(buf)
+                match file.read(buf)? {
+                    0 => tail.read(buf),
+                    n => Ok(n),
+                }
             }
             Self::Memory(m) => m.read(buf),
         }
     }
 }
 
-/// The file's length and whether it has bytes above 0x7F, in one streaming pass.
-fn scan(file: &mut File) -> io::Result<(u64, bool)> {
+/// The file's length and shape, in one streaming pass.
+fn scan(file: &mut File) -> io::Result<(u64, Shape)> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut len = 0u64;
-    let mut eight_bit = false;
+    let mut sizer = Sizer::default();
     loop {
         let n = match file.read(&mut buf) {
-            Ok(0) => return Ok((len, eight_bit)),
+            Ok(0) => return Ok((len, sizer.finish())),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
         len += n as u64;
-        eight_bit |= !buf.get(..n).unwrap_or_default().is_ascii();
+        sizer.push(buf.get(..n).unwrap_or_default());
     }
 }
 
@@ -483,7 +591,7 @@ fn send(
     stderr: &SharedWrite,
     summary: &mut Summary,
 ) -> i32 {
-    let (message, size, eight_bit) = match Message::open(opts.data.as_deref(), stdin) {
+    let (message, shape) = match Message::open(opts.data.as_deref(), stdin) {
         Ok(m) => m,
         Err(e) => {
             summary.error = Some(e);
@@ -514,12 +622,12 @@ fn send(
         }
     }
     let mut envelope = Envelope::new(opts.from.clone(), opts.to.iter().cloned());
-    envelope.size = Some(size);
-    if eight_bit {
+    envelope.size = Some(shape.size);
+    if shape.eight_bit {
         envelope.content = Content::EightBit;
     }
     // One connection, the copies pipelined back to back (the adapter keeps one message ahead).
-    let mut copies = (0..opts.count).map(|_| (envelope.clone(), message.copy()));
+    let mut copies = (0..opts.count).map(|_| (envelope.clone(), message.copy(shape)));
     let start = Instant::now();
     let mut first_failure = None;
     let mut n = 0u64;
@@ -546,7 +654,7 @@ fn send(
                 Some(r) => r.to_string(),
                 None => "every recipient refused".to_owned(),
             };
-            let _ = writeln!(stdout, "message {n}: {what}");
+            let _ = writeln!(stdout, "message {n}: {}", printable(&what));
         }
         if code == exit::OK {
             summary.sent += 1;
@@ -682,7 +790,7 @@ macro_rules! configured {
             let sink = Arc::clone($stderr);
             builder = builder.transcript_sink(move |entry| {
                 if let Ok(mut err) = sink.lock() {
-                    let _ = writeln!(err, "{entry}");
+                    let _ = writeln!(err, "{}", printable(&entry.to_string()));
                 }
             });
         }

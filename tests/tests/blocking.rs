@@ -139,8 +139,9 @@ fn cli_sends_and_summarises_in_json() {
             m.data,
             b"From: a@x.org\r\nTo: b@y.org\r\nSubject: cli\r\n\r\nHello\r\n.dot\r\n"
         );
+        // RFC 1870: the size as sent, bare line ends counted as CRLF.
         assert!(
-            m.mail_from.contains(&format!("SIZE={}", MSG.len())),
+            m.mail_from.contains(&format!("SIZE={}", m.data.len())),
             "{}",
             m.mail_from
         );

@@ -757,8 +757,14 @@ impl Client {
         self.events.push_back(event);
     }
 
-    /// Ends the session at once: nothing more is sent.
+    /// Ends the session at once: nothing more is sent. A session already ending politely on an
+    /// error (QUIT sent after a refused greeting, say) keeps that error, whatever goes wrong
+    /// with its QUIT (a timeout, a malformed reply).
     fn fail(&mut self, error: Error) {
+        let error = match self.op.as_mut() {
+            Some(Op::Quit { error: reason }) => reason.take().unwrap_or(error),
+            _ => error,
+        };
         self.close(Some(error));
     }
 
