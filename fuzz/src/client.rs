@@ -46,8 +46,8 @@
 //!   `DATA` line to `CRLF . CRLF`, BDAT payloads by their announced size), and the lent bytes at
 //!   the end of the script end at a line boundary or inside a body;
 //! - a DATA body ends exactly where the caller finished it, and un-stuffs to the normalised bytes
-//!   the caller wrote (plus CRLF when needed); BDAT payloads add up to the normalised body (or the
-//!   body itself for BINARYMIME), and every chunk stays within the chunk size;
+//!   the caller wrote (plus CRLF when needed); BDAT payloads add up to the same normalised body
+//!   with the same final CRLF (or the body itself for BINARYMIME), and every chunk stays within the chunk size;
 //! - nothing is transmitted, no deadline is armed and no event appears after `Closed`; `Closed`
 //!   comes at most once; `is_closed` agrees;
 //! - nothing is transmitted between `UpgradeTls` and `handle_tls_established`, and any byte
@@ -74,7 +74,7 @@ use smtp_proto::{
     BareLineEndings, Domain, Extension, Mailbox, ReplyLimits, ReversePath, UsageError,
 };
 
-use crate::util::{count, ref_data_content, ref_normalize, show, Reader};
+use crate::util::{count, ref_data_content, show, Reader};
 
 /// Number of op codes.
 pub const OP_COUNT: u8 = 26;
@@ -685,7 +685,7 @@ impl Wire {
             let expected = if b.content == Content::Binary {
                 b.input.clone()
             } else {
-                ref_normalize(&b.input)
+                ref_data_content(&b.input)
             };
             assert_eq!(
                 self.bdat_payload,

@@ -162,8 +162,9 @@ impl BodyEncoder {
     }
 
     /// Ends the body. DATA: appends `.\r\n`, preceded by `\r\n` unless the body already ended
-    /// with a line end (an empty body gets no empty line). BDAT/binary: flushes a pending CR
-    /// (BDAT: a CR that ended the last chunk becomes CRLF; binary: nothing is appended).
+    /// with a line end (an empty body gets no empty line). BDAT: appends `\r\n` unless the body
+    /// already ended with a line end or is empty (a CR that ended the last chunk becomes CRLF),
+    /// so that DATA and BDAT deliver the same message. Binary: nothing is appended.
     ///
     /// Appends at most [`MAX_FINISH_LEN`](Self::MAX_FINISH_LEN) bytes.
     ///
@@ -183,12 +184,19 @@ impl BodyEncoder {
             self.line_start = true;
             out.extend_from_slice(b"\r\n");
         }
-        if self.mode == Mode::Data {
-            if !self.line_start {
-                out.extend_from_slice(b"\r\n");
+        match self.mode {
+            Mode::Data => {
+                if !self.line_start {
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(b".\r\n");
+                self.line_start = true;
             }
-            out.extend_from_slice(b".\r\n");
-            self.line_start = true;
+            Mode::Bdat if !self.line_start => {
+                out.extend_from_slice(b"\r\n");
+                self.line_start = true;
+            }
+            Mode::Bdat | Mode::Binary => {}
         }
         self.life = Life::Finished;
         Ok(())
@@ -710,12 +718,12 @@ mod tests {
     fn bdat_vectors() {
         let cases: &[(&[u8], &[u8])] = &[
             (b"", b""),
-            (b".", b"."),
+            (b".", b".\r\n"),
             (b"a\r\n.\r\n", b"a\r\n.\r\n"),
-            (b"a\n.\nb", b"a\r\n.\r\nb"),
+            (b"a\n.\nb", b"a\r\n.\r\nb\r\n"),
             (b"\r.\r", b"\r\n.\r\n"),
             (b"a\r", b"a\r\n"),
-            (b"a", b"a"),
+            (b"a", b"a\r\n"),
             (b"\n\r", b"\r\n\r\n"),
         ];
         for (input, expected) in cases {
@@ -863,8 +871,11 @@ mod tests {
 
     /// Byte-at-a-time model of the encoders under `Normalize`: normalise, stuff, terminate.
     fn reference(input: &[u8], data: bool) -> Vec<u8> {
-        let normal = normalize_line_endings(input);
+        let mut normal = normalize_line_endings(input);
         if !data {
+            if !normal.is_empty() && !normal.ends_with(b"\r\n") {
+                normal.extend_from_slice(b"\r\n");
+            }
             return normal;
         }
         let mut out = Vec::new();

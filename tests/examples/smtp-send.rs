@@ -425,9 +425,6 @@ struct Shape {
     size: u64,
     /// Whether a byte is above 0x7F.
     eight_bit: bool,
-    /// Whether the message is not empty and does not end with CR or LF: a CRLF is appended, by
-    /// DATA and BDAT alike.
-    needs_line_end: bool,
 }
 
 /// Measures a message streamed through it in pieces.
@@ -469,6 +466,8 @@ impl Sizer {
     }
 
     fn finish(self) -> Shape {
+        // The body encoder appends CRLF to a message that does not end with a line end, over
+        // DATA and BDAT alike.
         let needs_line_end = self.last.is_some_and(|b| b != b'\r' && b != b'\n');
         let mut size = self.size;
         if self.pending_cr || needs_line_end {
@@ -477,7 +476,6 @@ impl Sizer {
         Shape {
             size,
             eight_bit: self.eight_bit,
-            needs_line_end,
         }
     }
 }
@@ -490,8 +488,7 @@ fn shape_of(bytes: &[u8]) -> Shape {
 }
 
 impl Message {
-    /// The message and its shape. A message in memory gets its missing final CRLF here; a file
-    /// gets it from [`Copy`].
+    /// The message and its shape.
     fn open(data: Option<&str>, stdin: &mut dyn Read) -> Result<(Self, Shape), String> {
         let mut buf = Vec::new();
         match data {
@@ -501,7 +498,7 @@ impl Message {
                 if len > IN_MEMORY_MAX {
                     return Ok((Self::File(file), shape));
                 }
-                buf.reserve(usize::try_from(len).unwrap_or_default() + 2);
+                buf.reserve(usize::try_from(len).unwrap_or_default());
                 file.seek(SeekFrom::Start(0))
                     .and_then(|_| file.read_to_end(&mut buf))
                     .map_err(|e| format!("--data {path:?}: {e}"))?;
@@ -513,20 +510,16 @@ impl Message {
             }
         }
         let shape = shape_of(&buf);
-        if shape.needs_line_end {
-            buf.extend_from_slice(b"\r\n");
-        }
         Ok((Self::Memory(buf), shape))
     }
 
     /// One more copy to send. A file copy rewinds the shared file at its first read: bodies
     /// are read one at a time, each to its end, so copies never interleave.
-    fn copy(&self, shape: Shape) -> Copy<'_> {
+    fn copy(&self) -> Copy<'_> {
         match self {
             Self::File(file) => Copy::File {
                 file,
                 rewound: false,
-                tail: if shape.needs_line_end { b"\r\n" } else { b"" },
             },
             Self::Memory(m) => Copy::Memory(m),
         }
@@ -535,11 +528,10 @@ impl Message {
 
 /// One copy of the message being read.
 enum Copy<'a> {
-    /// The file, then `tail` (the final CRLF it lacks, if it does).
+    /// The file, rewound at the first read.
     File {
         file: &'a File,
         rewound: bool,
-        tail: &'static [u8],
     },
     Memory(&'a [u8]),
 }
@@ -547,19 +539,12 @@ enum Copy<'a> {
 impl Read for Copy<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Self::File {
-                file,
-                rewound,
-                tail,
-            } => {
+            Self::File { file, rewound } => {
                 if !*rewound {
                     file.seek(SeekFrom::Start(0))?;
                     *rewound = true;
                 }
-                match file.read(buf)? {
-                    0 => tail.read(buf),
-                    n => Ok(n),
-                }
+                file.read(buf)
             }
             Self::Memory(m) => m.read(buf),
         }
@@ -627,7 +612,7 @@ fn send(
         envelope.content = Content::EightBit;
     }
     // One connection, the copies pipelined back to back (the adapter keeps one message ahead).
-    let mut copies = (0..opts.count).map(|_| (envelope.clone(), message.copy(shape)));
+    let mut copies = (0..opts.count).map(|_| (envelope.clone(), message.copy()));
     let start = Instant::now();
     let mut first_failure = None;
     let mut n = 0u64;
