@@ -485,6 +485,106 @@ fn array_at<const N: usize>(input: &[u8], pos: usize) -> Option<&[u8; N]> {
     bytes.try_into().ok()
 }
 
+/// The size of a message as [`BodyEncoder::for_data`] and [`BodyEncoder::for_bdat`] send it,
+/// counted over the message streamed in pieces: the value to declare with `SIZE=` (RFC 1870
+/// §3: the octets of the message with CRLF line ends, without dot-stuffing or the end-of-data
+/// mark). Every bare CR and bare LF counts as CRLF, and a message that does not end with a line
+/// end counts the CRLF the encoder appends.
+///
+/// ```
+/// use smtp_proto::body::MessageSize;
+///
+/// let mut size = MessageSize::new();
+/// size.push(b"Subject: hi\n\nHello\r");
+/// size.push(b"\nBob");
+/// // 11 + CRLF, CRLF, 5 + CRLF (split across pushes), 3 + the final CRLF.
+/// assert_eq!(size.total(), 13 + 2 + 7 + 5);
+/// assert_eq!(MessageSize::of(b"a\r\n"), 3);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MessageSize {
+    /// Octets counted so far, a pending CR not included.
+    counted: u64,
+    /// The last byte pushed was a CR (CRLF or bare: the next byte tells).
+    pending_cr: bool,
+    /// Whether the last byte pushed was an LF (the octets counted end with a line end).
+    line_end: bool,
+    /// Whether anything was pushed.
+    any: bool,
+}
+
+impl MessageSize {
+    /// Nothing counted yet.
+    pub fn new() -> Self {
+        Self {
+            line_end: true,
+            ..Self::default()
+        }
+    }
+
+    /// The size of a whole message in memory.
+    pub fn of(message: &[u8]) -> u64 {
+        let mut size = Self::new();
+        size.push(message);
+        size.total()
+    }
+
+    /// Counts the next piece of the message.
+    pub fn push(&mut self, bytes: &[u8]) {
+        let Some(&last) = bytes.last() else {
+            return;
+        };
+        self.any = true;
+        let mut extra = 0u64;
+        let mut rest = bytes;
+        if self.pending_cr {
+            // A CR ended the previous piece: CRLF either way (bare CR counts as CRLF too).
+            extra = 2;
+            if rest.first() == Some(&b'\n') {
+                rest = rest.get(1..).unwrap_or_default();
+            }
+            self.pending_cr = false;
+        }
+        let mut from = 0;
+        while let Some(i) = rest.get(from..).and_then(|r| memchr2(b'\r', b'\n', r)) {
+            let at = from.saturating_add(i);
+            match rest.get(at) {
+                Some(b'\r') if rest.get(at.saturating_add(1)) == Some(&b'\n') => {
+                    from = at.saturating_add(2);
+                }
+                Some(b'\r') if at.saturating_add(1) == rest.len() => {
+                    // Held back: whether an LF follows is the next piece's to tell.
+                    self.pending_cr = true;
+                    from = at.saturating_add(1);
+                }
+                // A bare CR or a bare LF becomes CRLF: one octet more.
+                _ => {
+                    extra = extra.saturating_add(1);
+                    from = at.saturating_add(1);
+                }
+            }
+        }
+        let held = u64::from(self.pending_cr);
+        let len = u64::try_from(rest.len()).unwrap_or(u64::MAX);
+        self.counted = self
+            .counted
+            .saturating_add(len.saturating_sub(held))
+            .saturating_add(extra);
+        // A trailing CR is pending (it ends a line either way, see `total`).
+        self.line_end = last == b'\n';
+    }
+
+    /// The size of everything pushed, with the final CRLF the encoder adds if missing.
+    pub fn total(&self) -> u64 {
+        // A pending CR becomes CRLF; a last line without its end gets one.
+        if self.pending_cr || (self.any && !self.line_end) {
+            self.counted.saturating_add(2)
+        } else {
+            self.counted
+        }
+    }
+}
+
 /// Turns every bare CR and every bare LF of `input` into CRLF; CRLF pairs stay as they are.
 ///
 /// This is the whole-buffer form of what [`BodyEncoder::for_data`] and

@@ -185,7 +185,7 @@ pub mod sasl;
 #[doc = include_str!("../docs/security.md")]
 pub mod security {}
 
-pub use body::{normalize_line_endings, BareLineEndings, BodyEncoder, DataDecoder};
+pub use body::{normalize_line_endings, BareLineEndings, BodyEncoder, DataDecoder, MessageSize};
 pub use client::{Client, Config, Envelope, Event};
 pub use command::{Command, Domain, MailParams, Mailbox, RcptParams, ReversePath};
 pub use ehlo::{AuthMechanisms, Capabilities, Extension};

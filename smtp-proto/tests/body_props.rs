@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use smtp_proto::body::{
-    normalize_line_endings, BareLineEndings, BodyEncoder, BodyError, DataDecoder,
+    normalize_line_endings, BareLineEndings, BodyEncoder, BodyError, DataDecoder, MessageSize,
 };
 
 /// Bodies rich in the bytes that matter: CR, LF and dots.
@@ -231,5 +231,17 @@ proptest! {
             consumed += chunk.len();
         }
         prop_assert!(content.len() <= consumed);
+    }
+
+    #[test]
+    fn message_size_is_what_the_encoders_send(input in any_body(), cuts in cuts()) {
+        let chunks = split(&input, &cuts);
+        let mut size = MessageSize::new();
+        for chunk in &chunks {
+            size.push(chunk);
+        }
+        let bdat = encode_whole(BodyEncoder::for_bdat(BareLineEndings::Normalize), &chunks).unwrap();
+        prop_assert_eq!(size.total(), bdat.len() as u64);
+        prop_assert_eq!(MessageSize::of(&input), bdat.len() as u64);
     }
 }

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use smtp_blocking::proto::body::MessageSize;
 use smtp_blocking::proto::client::{MailOutcome, MailReport, Stage};
 use smtp_blocking::proto::command::{Mailbox, ReversePath};
 use smtp_blocking::proto::sasl::{CramMd5, Login, Mechanism, Plain, XOAuth2};
@@ -420,61 +421,36 @@ enum Message {
 /// What one pass over the message found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Shape {
-    /// The size as sent (RFC 1870): every bare CR and bare LF counted as CRLF, plus the CRLF
-    /// added when the message does not end with a line end.
+    /// The size as sent (RFC 1870), as `smtp_proto::body::MessageSize` counts it.
     size: u64,
     /// Whether a byte is above 0x7F.
     eight_bit: bool,
 }
 
 /// Measures a message streamed through it in pieces.
-#[derive(Default)]
 struct Sizer {
-    size: u64,
-    pending_cr: bool,
-    last: Option<u8>,
+    size: MessageSize,
     eight_bit: bool,
+}
+
+impl Default for Sizer {
+    fn default() -> Self {
+        Self {
+            size: MessageSize::new(),
+            eight_bit: false,
+        }
+    }
 }
 
 impl Sizer {
     fn push(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            match b {
-                b'\r' => {
-                    if self.pending_cr {
-                        self.size += 2;
-                    }
-                    self.pending_cr = true;
-                }
-                b'\n' => {
-                    self.size += 2;
-                    self.pending_cr = false;
-                }
-                _ => {
-                    if self.pending_cr {
-                        self.size += 2;
-                        self.pending_cr = false;
-                    }
-                    self.size += 1;
-                }
-            }
-        }
+        self.size.push(bytes);
         self.eight_bit |= !bytes.is_ascii();
-        if let Some(&b) = bytes.last() {
-            self.last = Some(b);
-        }
     }
 
     fn finish(self) -> Shape {
-        // The body encoder appends CRLF to a message that does not end with a line end, over
-        // DATA and BDAT alike.
-        let needs_line_end = self.last.is_some_and(|b| b != b'\r' && b != b'\n');
-        let mut size = self.size;
-        if self.pending_cr || needs_line_end {
-            size += 2;
-        }
         Shape {
-            size,
+            size: self.size.total(),
             eight_bit: self.eight_bit,
         }
     }
