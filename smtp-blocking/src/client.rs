@@ -618,6 +618,18 @@ impl SmtpClient {
         self.single(|c| c.hello(Hello::Ehlo))
     }
 
+    /// smtplib's `helo(name)`: [`helo`](Self::helo) with `name` instead of the session's
+    /// [`local_hostname`](Self::local_hostname), for this greeting only.
+    pub fn helo_as(&mut self, name: Domain) -> Result<OwnedReply> {
+        self.single(|c| c.hello_as(Hello::Helo, name))
+    }
+
+    /// smtplib's `ehlo(name)`: [`ehlo`](Self::ehlo) with `name` instead of the session's
+    /// [`local_hostname`](Self::local_hostname), for this greeting only.
+    pub fn ehlo_as(&mut self, name: Domain) -> Result<OwnedReply> {
+        self.single(|c| c.hello_as(Hello::Ehlo, name))
+    }
+
     /// smtplib's `ehlo_or_helo_if_needed()`: unless a hello succeeded already, EHLO then HELO;
     /// both refused is [`Error::HeloRefused`] with HELO's reply.
     pub fn ehlo_or_helo_if_needed(&mut self) -> Result<()> {
@@ -816,13 +828,24 @@ impl SmtpClient {
     /// [`Content::EightBit`] for 8-bit bodies.
     pub fn sendmail(&mut self, from: &str, to: &[&str], message: impl Read) -> Result<Refused> {
         let envelope = envelope(from, to.iter().copied())?;
-        self.sendmail_with(envelope, message)
+        self.sendmail_as(envelope, message, from.to_owned())
     }
 
     /// [`sendmail`](Self::sendmail) with a full [`Envelope`] (MAIL/RCPT parameters, declared
-    /// size and content).
+    /// size and content). [`Error::SenderRefused`] names the sender without angle brackets
+    /// (`<>` for the null path).
     pub fn sendmail_with(&mut self, envelope: Envelope, message: impl Read) -> Result<Refused> {
-        let sender = envelope.from.to_string();
+        let sender = sender_text(&envelope.from);
+        self.sendmail_as(envelope, message, sender)
+    }
+
+    /// `sendmail` with the sender as [`Error::SenderRefused`] is to name it.
+    fn sendmail_as(
+        &mut self,
+        envelope: Envelope,
+        message: impl Read,
+        sender: String,
+    ) -> Result<Refused> {
         let report = self.send_mail(envelope, message)?;
         outcome_to_result(report, sender)
     }
@@ -855,6 +878,11 @@ impl SmtpClient {
         };
         let mut envelope = match to {
             Some(to) => envelope(&from, to.iter().copied())?,
+            None if prepared.to.is_empty() => {
+                return Err(Error::Message(
+                    "no To, Bcc or Cc header to take the recipients from".into(),
+                ))
+            }
             None => envelope(&from, prepared.to.iter().map(String::as_str))?,
         };
         let eight_bit_mime = self
@@ -868,16 +896,23 @@ impl SmtpClient {
             .as_slice()
             .chain(prepared.body_start.as_slice())
             .chain(message);
-        self.sendmail_with(envelope, body)
+        self.sendmail_as(envelope, body, from)
     }
 
     /// smtplib's `quit()`: QUIT after anything queued, then closes the connection. A server that
-    /// closes without answering QUIT is fine.
+    /// closes without answering QUIT is fine. See [`quit_with_reply`](Self::quit_with_reply) for
+    /// the server's answer.
     pub fn quit(&mut self) -> Result<()> {
+        self.quit_with_reply().map(drop)
+    }
+
+    /// [`quit`](Self::quit) returning the server's reply to QUIT whatever its code, as smtplib's
+    /// `quit()` does; `None` when the server closed without answering.
+    pub fn quit_with_reply(&mut self) -> Result<Option<OwnedReply>> {
         let session = self.session.as_mut().ok_or(Error::NotConnected)?;
         session.client.quit();
-        let result = self.drive(None, |_, event| match event {
-            Some(Event::Closed(None)) => Some(Ok(())),
+        let result = self.drive(None, |client, event| match event {
+            Some(Event::Closed(None)) => Some(Ok(client.quit_reply().cloned())),
             _ => None,
         });
         self.close();
@@ -1266,6 +1301,13 @@ fn outcome_to_result(report: MailReport, sender: String) -> Result<Refused> {
     }
 }
 
+/// The sender as [`Error::SenderRefused`] names it for an envelope: the address without angle
+/// brackets, `<>` for the null path.
+fn sender_text(from: &ReversePath) -> String {
+    from.mailbox()
+        .map_or_else(|| "<>".to_owned(), |m| m.as_str().to_owned())
+}
+
 /// An envelope from text addresses (validated: CR, LF and other controls are refused).
 pub fn envelope<'a>(from: &str, to: impl IntoIterator<Item = &'a str>) -> Result<Envelope> {
     let from = ReversePath::try_from(from)?;
@@ -1471,6 +1513,23 @@ mod tests {
         assert!(rearm(Some(ms(651)), ms(640)));
         // A much shorter wait (a near deadline) is always armed.
         assert!(rearm(Some(secs(300)), ms(10)));
+    }
+
+    #[test]
+    fn port_zero_is_the_protocols_default_port() {
+        let port = |b: Builder| b.build().default_port();
+        assert_eq!(port(SmtpClient::builder()), SMTP_PORT);
+        assert_eq!(
+            port(SmtpClient::builder().tls(TlsMode::Implicit)),
+            SMTPS_PORT
+        );
+        assert_eq!(
+            port(SmtpClient::builder().tls(TlsMode::Required)),
+            SMTP_PORT
+        );
+        // smtplib's `LMTP.connect(host)` goes to 25; here LMTP's own port.
+        assert_eq!(port(SmtpClient::builder().lmtp(true)), LMTP_PORT);
+        assert_eq!((SMTP_PORT, SMTPS_PORT, LMTP_PORT), (25, 465, 2003));
     }
 
     #[test]

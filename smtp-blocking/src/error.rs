@@ -63,7 +63,9 @@ pub enum Error {
     /// `MAIL FROM` was refused (smtplib's `SMTPSenderRefused`).
     #[error("sender {sender} refused: {reply}")]
     SenderRefused {
-        /// The sender as given.
+        /// The sender as given to `sendmail` (smtplib's `sender`); for `sendmail_with` the
+        /// address without angle brackets (`<>` for the null path), for `send_message` the
+        /// address taken from the headers (or given).
         sender: String,
         /// The server's reply.
         reply: OwnedReply,

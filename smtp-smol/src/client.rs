@@ -583,6 +583,18 @@ impl<R: Runtime> GenericSmtpClient<R> {
         self.single(|c| c.hello(Hello::Ehlo)).await
     }
 
+    /// smtplib's `helo(name)`: [`helo`](Self::helo) with `name` instead of the session's
+    /// [`local_hostname`](Self::local_hostname), for this greeting only.
+    pub async fn helo_as(&mut self, name: Domain) -> Result<OwnedReply> {
+        self.single(|c| c.hello_as(Hello::Helo, name)).await
+    }
+
+    /// smtplib's `ehlo(name)`: [`ehlo`](Self::ehlo) with `name` instead of the session's
+    /// [`local_hostname`](Self::local_hostname), for this greeting only.
+    pub async fn ehlo_as(&mut self, name: Domain) -> Result<OwnedReply> {
+        self.single(|c| c.hello_as(Hello::Ehlo, name)).await
+    }
+
     /// smtplib's `ehlo_or_helo_if_needed()`: unless a hello succeeded already, EHLO then HELO;
     /// both refused is [`Error::HeloRefused`] with HELO's reply.
     pub async fn ehlo_or_helo_if_needed(&mut self) -> Result<()> {
@@ -789,16 +801,27 @@ impl<R: Runtime> GenericSmtpClient<R> {
         message: impl AsyncRead + Unpin,
     ) -> Result<Refused> {
         let envelope = envelope(from, to.iter().copied())?;
-        self.sendmail_with(envelope, message).await
+        self.sendmail_as(envelope, message, from.to_owned()).await
     }
 
     /// [`sendmail`](Self::sendmail) with a full [`Envelope`] (parameters, size, content).
+    /// [`Error::SenderRefused`] names the sender without angle brackets (`<>` for the null path).
     pub async fn sendmail_with(
         &mut self,
         envelope: Envelope,
         message: impl AsyncRead + Unpin,
     ) -> Result<Refused> {
-        let sender = envelope.from.to_string();
+        let sender = sender_text(&envelope.from);
+        self.sendmail_as(envelope, message, sender).await
+    }
+
+    /// `sendmail` with the sender as [`Error::SenderRefused`] is to name it.
+    async fn sendmail_as(
+        &mut self,
+        envelope: Envelope,
+        message: impl AsyncRead + Unpin,
+        sender: String,
+    ) -> Result<Refused> {
         let report = self.send_mail(envelope, message).await?;
         sendmail_result(report, sender)
     }
@@ -828,6 +851,11 @@ impl<R: Runtime> GenericSmtpClient<R> {
         };
         let mut envelope = match to {
             Some(to) => envelope(&from, to.iter().copied())?,
+            None if headers.to.is_empty() => {
+                return Err(Error::Message(
+                    "no To, Bcc or Cc header to take the recipients from".into(),
+                ))
+            }
             None => envelope(&from, headers.to.iter().map(String::as_str))?,
         };
         let eight_bit_mime = self
@@ -838,16 +866,26 @@ impl<R: Runtime> GenericSmtpClient<R> {
         }
         let head = futures_lite::io::Cursor::new(headers.head);
         let rest = futures_lite::io::Cursor::new(body_start);
-        self.sendmail_with(envelope, head.chain(rest).chain(message))
+        self.sendmail_as(envelope, head.chain(rest).chain(message), from)
             .await
     }
 
     /// smtplib's `quit()`: QUIT after anything queued, then closes the connection. A server
-    /// that closes without answering QUIT is fine.
+    /// that closes without answering QUIT is fine. See [`quit_with_reply`](Self::quit_with_reply)
+    /// for the server's answer.
     pub async fn quit(&mut self) -> Result<()> {
+        self.quit_with_reply().await.map(drop)
+    }
+
+    /// [`quit`](Self::quit) returning the server's reply to QUIT whatever its code, as smtplib's
+    /// `quit()` does; `None` when the server closed without answering.
+    pub async fn quit_with_reply(&mut self) -> Result<Option<OwnedReply>> {
         self.live()?.client.quit();
         let result = self
-            .drive(|_, event| matches!(event, Some(Event::Closed(None))).then_some(Ok(())))
+            .drive(|client, event| match event {
+                Some(Event::Closed(None)) => Some(Ok(client.quit_reply().cloned())),
+                _ => None,
+            })
             .await;
         self.close();
         result
@@ -965,6 +1003,13 @@ fn sendmail_result(report: MailReport, sender: String) -> Result<Refused> {
     })
 }
 
+/// The sender as [`Error::SenderRefused`] names it for an envelope: the address without angle
+/// brackets, `<>` for the null path.
+fn sender_text(from: &ReversePath) -> String {
+    from.mailbox()
+        .map_or_else(|| "<>".to_owned(), |m| m.as_str().to_owned())
+}
+
 /// The default hello name: the FQDN, else the local address literal, else `localhost`.
 fn hello_name(local: Option<IpAddr>) -> Domain {
     let literal = || local.map(Domain::address_literal);
@@ -1009,6 +1054,23 @@ mod tests {
             client.close();
             assert!(!client.is_connected());
         });
+    }
+
+    #[test]
+    fn port_zero_is_the_protocols_default_port() {
+        let port = |b: crate::Builder| b.build().default_port();
+        assert_eq!(port(SmtpClient::builder()), SMTP_PORT);
+        assert_eq!(
+            port(SmtpClient::builder().tls(TlsMode::Implicit)),
+            SMTPS_PORT
+        );
+        assert_eq!(
+            port(SmtpClient::builder().tls(TlsMode::Required)),
+            SMTP_PORT
+        );
+        // smtplib's `LMTP.connect(host)` goes to 25; here LMTP's own port.
+        assert_eq!(port(SmtpClient::builder().lmtp(true)), LMTP_PORT);
+        assert_eq!((SMTP_PORT, SMTPS_PORT, LMTP_PORT), (25, 465, 2003));
     }
 
     #[test]
