@@ -921,9 +921,7 @@ macro_rules! conformance_tests {
             starttls_forgets_the_session_and_login_greets_again,
             reply_lines_are_capped_at_8192_bytes_like_smtplib,
             send_message_header_rules_like_smtplib,
-            #[ignore = "core: Mailbox/ReversePath refuse `Name <addr>` (smtplib's quoteaddr)"]
             sendmail_takes_display_name_addresses_like_quoteaddr,
-            #[ignore = "core: Client::mail does not add SMTPUTF8 for a non-ASCII sender"]
             low_level_mail_declares_smtputf8_for_an_international_sender,
         );
     };

@@ -500,16 +500,16 @@ impl Client {
     }
 
     /// Low-level `MAIL FROM` (smtplib's `mail()`); completes with [`Event::Reply`].
-    pub fn mail(&mut self, from: ReversePath, params: MailParams) -> Result<RequestId, UsageError> {
+    pub fn mail(
+        &mut self,
+        from: ReversePath,
+        mut params: MailParams,
+    ) -> Result<RequestId, UsageError> {
         self.check_open()?;
-        let utf8 = params.smtputf8 || from.needs_smtputf8() || params.needs_smtputf8();
-        if utf8
-            && self
-                .caps
-                .as_ref()
-                .is_some_and(|c| !c.supports(Extension::SmtpUtf8))
-        {
-            return Err(UsageError::Unsupported(Extension::SmtpUtf8));
+        if params.smtputf8 || from.needs_smtputf8() || params.needs_smtputf8() {
+            self.require_smtputf8()?;
+            // RFC 6531 §3.4: a transaction with an internationalised address declares it.
+            params.smtputf8 = true;
         }
         let mut line = Vec::new();
         Command::Mail {
@@ -523,6 +523,10 @@ impl Client {
     /// Low-level `RCPT TO` (smtplib's `rcpt()`); completes with [`Event::Reply`].
     pub fn rcpt(&mut self, to: Mailbox, params: RcptParams) -> Result<RequestId, UsageError> {
         self.check_open()?;
+        if to.needs_smtputf8() || params.needs_smtputf8() {
+            // The SMTPUTF8 parameter belongs to MAIL; the server must offer the extension.
+            self.require_smtputf8()?;
+        }
         let mut line = Vec::new();
         Command::Rcpt {
             to: &to,
@@ -641,6 +645,14 @@ impl Client {
     }
 
     // ---------------------------------------------------------------- internals
+
+    /// An internationalised address needs SMTPUTF8 (RFC 6531), offered in the last EHLO.
+    fn require_smtputf8(&self) -> Result<(), UsageError> {
+        match &self.caps {
+            Some(caps) if caps.supports(Extension::SmtpUtf8) => Ok(()),
+            _ => Err(UsageError::Unsupported(Extension::SmtpUtf8)),
+        }
+    }
 
     fn check_open(&self) -> Result<(), UsageError> {
         if self.closed || self.quitting {

@@ -16,8 +16,10 @@ pub struct Domain(Box<str>);
 
 /// A mailbox `local@domain` (without angle brackets); non-ASCII needs SMTPUTF8.
 ///
-/// Built from `local@domain` or `<local@domain>` (one pair of angle brackets is removed), or from the
-/// special `postmaster` (any case) without a domain. The local part is either quoted (`"john doe"`, may
+/// Built from `local@domain`, `<local@domain>` or `Display Name <local@domain>` (as smtplib's
+/// `quoteaddr`: surrounding spaces, the display name and the angle brackets are dropped; the last `<`
+/// opens the address), or from the special `postmaster` (any case) without a domain. Several
+/// addresses (`a@x, b@y`) are refused, never merged. The local part is either quoted (`"john doe"`, may
 /// hold SP and `\`-escapes) or unquoted (no SP, `"` or `\`); `<` and `>` are refused everywhere. The domain
 /// is a name (letters, digits, `-`, `.`, `_`, or UTF-8) or an address literal as for [`Domain`].
 /// Limits (RFC 5321 §4.5.3.1): local part 64 bytes, domain 255 bytes, the whole path with its angle
@@ -133,10 +135,7 @@ impl Mailbox {
     /// Validates `input`; returns where the mailbox starts in it and where its `@` is, relative to the start.
     fn parse(input: &str) -> Result<(&str, Option<usize>), InvalidInput> {
         check_controls(input)?;
-        let (text, offset) = match input.strip_prefix('<').and_then(|r| r.strip_suffix('>')) {
-            Some(inner) => (inner, 1),
-            None => (input, 0),
-        };
+        let (text, offset) = Self::addr_spec(input);
         check_non_empty("mailbox", text)?;
         if text.eq_ignore_ascii_case("postmaster") {
             return Ok((text, None));
@@ -159,6 +158,27 @@ impl Mailbox {
         }
         check_domain_chars(domain, offset.saturating_add(at).saturating_add(1), true)?;
         Ok((text, Some(at)))
+    }
+}
+
+impl Mailbox {
+    /// The address part of `input` and its position there, as smtplib's `quoteaddr` finds it:
+    /// surrounding spaces dropped, then `<addr>` → `addr`, `Display Name <addr>` → `addr` (the
+    /// last `<` opens the address, so a quoted name may hold `<`), else the text itself.
+    fn addr_spec(input: &str) -> (&str, usize) {
+        let trimmed = input.trim_start_matches(' ');
+        let start = input.len().saturating_sub(trimmed.len());
+        let trimmed = trimmed.trim_end_matches(' ');
+        let Some(inner) = trimmed.strip_suffix('>') else {
+            return (trimmed, start);
+        };
+        match inner.rfind('<') {
+            Some(lt) => {
+                let addr = inner.get(lt.saturating_add(1)..).unwrap_or_default();
+                (addr, start.saturating_add(lt).saturating_add(1))
+            }
+            None => (trimmed, start),
+        }
     }
 }
 
@@ -241,12 +261,13 @@ impl ReversePath {
     }
 }
 
-/// `""` and `"<>"` are the null path; anything else must be a [`Mailbox`].
+/// `""` and `"<>"` (surrounding spaces allowed) are the null path; anything else must be a
+/// [`Mailbox`].
 impl TryFrom<&str> for ReversePath {
     type Error = InvalidInput;
 
     fn try_from(input: &str) -> Result<Self, InvalidInput> {
-        if input.is_empty() || input == "<>" {
+        if input.is_empty() || input.trim_matches(' ') == "<>" {
             Ok(Self::Null)
         } else {
             Mailbox::try_from(input).map(Self::Mailbox)
@@ -254,12 +275,13 @@ impl TryFrom<&str> for ReversePath {
     }
 }
 
-/// `""` and `"<>"` are the null path; anything else must be a [`Mailbox`].
+/// `""` and `"<>"` (surrounding spaces allowed) are the null path; anything else must be a
+/// [`Mailbox`].
 impl TryFrom<String> for ReversePath {
     type Error = InvalidInput;
 
     fn try_from(input: String) -> Result<Self, InvalidInput> {
-        if input.is_empty() || input == "<>" {
+        if input.is_empty() || input.trim_matches(' ') == "<>" {
             Ok(Self::Null)
         } else {
             Mailbox::try_from(input).map(Self::Mailbox)
@@ -406,8 +428,8 @@ mod tests {
             Ok(m.clone())
         );
         assert_eq!(Mailbox::try_from("user@example.org".to_owned()), Ok(m));
-        // Only one pair is removed.
-        assert_eq!(mailbox("<<a@b>>"), Err(forbidden(b'<', 1)));
+        // Only one pair is removed (the last `<` opens the address).
+        assert_eq!(mailbox("<<a@b>>"), Err(forbidden(b'>', 5)));
         assert_eq!(mailbox("<a@b"), Err(forbidden(b'<', 0)));
         assert_eq!(mailbox("a@b>"), Err(forbidden(b'>', 3)));
         let lit = mailbox("a@[192.0.2.1]").unwrap();
@@ -463,7 +485,36 @@ mod tests {
             Err(InvalidInput::Malformed("mailbox (no @domain)"))
         );
         assert_eq!(mailbox("\"a>b\"@x"), Err(forbidden(b'>', 2)));
-        assert_eq!(mailbox("<\"a<b\"@x>"), Err(forbidden(b'<', 3)));
+        assert_eq!(mailbox("<\"a<b\"@x>"), Err(forbidden(b'"', 5)));
+    }
+
+    #[test]
+    fn mailbox_from_display_name_forms_like_quoteaddr() {
+        let bob = mailbox("bob@example.net").unwrap();
+        for input in [
+            "Bob <bob@example.net>",
+            "\"Bob, the <builder>\" <bob@example.net>",
+            "  bob@example.net ",
+            " <bob@example.net> ",
+            "Bob<bob@example.net>",
+        ] {
+            assert_eq!(mailbox(input), Ok(bob.clone()), "{input}");
+            assert_eq!(
+                Mailbox::try_from(input.to_owned()),
+                Ok(bob.clone()),
+                "{input}"
+            );
+        }
+        // Several addresses are refused, never merged; an empty address is no address.
+        assert_eq!(mailbox("a@x, b@y"), Err(forbidden(b',', 3)));
+        assert_eq!(mailbox("Bob <>"), Err(InvalidInput::Empty("mailbox")));
+        // Errors point into the input as given.
+        assert_eq!(mailbox("Bob <b b@x>"), Err(forbidden(b' ', 6)));
+        assert_eq!(ReversePath::try_from("  <>  "), Ok(ReversePath::Null));
+        assert_eq!(
+            ReversePath::try_from("Alice <alice@example.org>").map(|p| p.to_string()),
+            Ok("<alice@example.org>".to_owned())
+        );
     }
 
     #[test]

@@ -1443,7 +1443,6 @@ Cc: undisclosed-recipients:;\r\nCc: c@y.org\r\nSubject: s\r\n\r\nbody\r\n"
 }
 
 /// smtplib's `quoteaddr`: `Name <addr>` is sent as `<addr>` (the reference's design guidance).
-/// The core's `Mailbox`/`ReversePath` parsers refuse display names today.
 pub fn sendmail_takes_display_name_addresses_like_quoteaddr<A: Adapter>() {
     let server = Server::start().expect("server");
     let mut smtp = open::<A>(&server, &lockstep()).expect("connect");
@@ -1461,8 +1460,7 @@ pub fn sendmail_takes_display_name_addresses_like_quoteaddr<A: Adapter>() {
     );
 }
 
-/// RFC 6531 §3.4 and the adapters' `mail()` docs: a non-ASCII sender carries SMTPUTF8. The core's
-/// low-level `Client::mail` checks that the server offers SMTPUTF8 but does not add the parameter.
+/// RFC 6531 §3.4 and the adapters' `mail()` docs: a non-ASCII sender carries SMTPUTF8.
 pub fn low_level_mail_declares_smtputf8_for_an_international_sender<A: Adapter>() {
     let server = Server::start().expect("server");
     let mut smtp = open::<A>(&server, &named()).expect("connect");
