@@ -1,7 +1,8 @@
-//! The adapter crates' README examples, run the way their READMEs tell a new user to run them:
-//! `cargo run -p <crate> --example <name>`, against a server on loopback (the in-process test
-//! server standing in for `python3 -m aiosmtpd -n`), and checked to be the very code the READMEs
-//! show.
+//! The READMEs' examples, run the way the READMEs tell a new user to run them: the workspace
+//! README's demo (`cargo run --example quickstart`), the core's demo, and each adapter crate's
+//! example (`cargo run -p <crate> --example <name>`) against a server on loopback (the in-process
+//! test server standing in for `python3 -m aiosmtpd -n`), checked to be the very code the
+//! READMEs show.
 
 use std::path::Path;
 use std::process::Command;
@@ -85,4 +86,45 @@ fn readme_examples_deliver_their_message() {
             "{text}"
         );
     }
+}
+
+/// Runs `cargo run <args>` from the workspace root; returns stdout (the run must succeed).
+fn cargo_run(args: &[&str]) -> String {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(["run", "--quiet"])
+        .args(args)
+        .output()
+        .expect("cargo run");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "cargo run {args:?} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// The README's first command: the quickstart demo, a whole session against an in-process
+/// server over STARTTLS, must deliver its message (one recipient refused, Bcc stripped).
+#[test]
+fn the_readme_demo_delivers_over_starttls() {
+    let out = cargo_run(&["--example", "quickstart"]);
+    assert!(out.contains("the server received (TLS: true)"), "{out}");
+    assert!(out.contains("RCPT TO:<bob@example.net>"), "{out}");
+    assert!(out.contains("nobody@example.net: 550"), "{out}");
+    assert!(out.contains("\nSubject: Hello from smtp-blocking"), "{out}");
+    assert!(
+        !out.to_ascii_lowercase().contains("\nbcc:"),
+        "Bcc reached the server: {out}"
+    );
+}
+
+/// The core's demo (client and server in memory) runs and shows a redacted AUTH.
+#[test]
+fn the_core_demo_runs_in_memory() {
+    let out = cargo_run(&["-p", "smtp-proto", "--example", "demo"]);
+    assert!(out.contains("C: AUTH PLAIN <redacted>"), "{out}");
+    assert!(out.contains("C: MAIL FROM:<alice@example.org>"), "{out}");
 }
