@@ -196,8 +196,3 @@ pub use reply::{EnhancedCode, OwnedReply, Reply, ReplyCode, ReplyLimits, ReplyPa
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
-
-/// The workspace README's example, compiled and run as a doc test.
-#[doc = include_str!("../../README.md")]
-#[cfg(doctest)]
-pub struct WorkspaceReadmeDoctests;

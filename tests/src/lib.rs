@@ -7,3 +7,9 @@ pub mod matrix;
 pub mod sansio;
 pub mod server;
 pub mod transcript;
+
+/// The workspace README's example, compiled and run as a doc test (here rather than in
+/// `smtp-proto`, whose published package does not hold the workspace README).
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct WorkspaceReadmeDoctests;
