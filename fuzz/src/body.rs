@@ -12,13 +12,13 @@
 //!   output in the same split, stops exactly at its end and gives back the normalised body (plus
 //!   CRLF when non-empty and not ending in a line end);
 //! - BDAT: the output equals the normalised body plus the final CRLF it lacks (as DATA delivers
-//!   it), whatever the chunking;
+//!   it), whatever the chunking, and `MessageSize` counts exactly its length;
 //! - binary: the output is the body, untouched;
 //! - Reject: a body without bare CR/LF encodes as under Normalize; otherwise the error names the
 //!   first bare CR/LF, the output holds exactly the (Normalize) encoding of the bytes before it,
 //!   and every later call repeats the error.
 
-use smtp_proto::body::{BodyError, DataDecoder};
+use smtp_proto::body::{BodyError, DataDecoder, MessageSize};
 use smtp_proto::{BareLineEndings, BodyEncoder};
 
 use crate::util::{
@@ -126,7 +126,21 @@ pub fn check(data: &[u8]) {
     assert_eq!(err, None, "Normalize/binary failed");
     match mode {
         Mode::Binary => assert_eq!(out, body, "binary is not the identity"),
-        Mode::Bdat => assert_eq!(out, ref_data_content(body), "BDAT output: {}", show(body)),
+        Mode::Bdat => {
+            assert_eq!(out, ref_data_content(body), "BDAT output: {}", show(body));
+            // The declared size (RFC 1870) is what BDAT sends, however the body is cut.
+            let mut size = MessageSize::new();
+            for chunk in &chunks {
+                size.push(chunk);
+            }
+            assert_eq!(
+                size.total(),
+                out.len() as u64,
+                "MessageSize of {}",
+                show(body)
+            );
+            assert_eq!(MessageSize::of(body), out.len() as u64);
+        }
         Mode::Data => check_data(body, &out, &lengths),
     }
 }
