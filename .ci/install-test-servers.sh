@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Installs the third-party servers that tests/tests/real_servers.rs runs (issue 4, item 8):
+# Installs the third-party servers that tests/tests/real_servers.rs runs:
 #   - Postfix from Debian (package `postfix`): /usr/sbin/smtp-sink, and the master/smtpd/cleanup/
 #     qmgr/lmtp daemons that the CHUNKING test runs as a private instance on a loopback port;
 #   - aiosmtpd from PyPI, pinned, for the `python3` found first on PATH (the tests use that one,
 #     or $SMTP_TEST_PYTHON).
 # Idempotent (a second run installs nothing), non-interactive, meant to run as root. Any failure
 # ends the script with a non-zero status: CI must not go on to skip these tests silently.
+#
+# `--check` installs nothing: it prints what is missing, one item per line, and exits 1 when
+# anything is (0 when everything is there). tests/run.sh uses it to decide whether to install.
 #
 # No system mail daemon is left running: Postfix is installed with the debconf answer
 # "No configuration" (its postinst then neither writes /etc/postfix/main.cf nor starts
@@ -18,6 +21,27 @@ PYTHON="${SMTP_TEST_PYTHON:-python3}"
 
 log() { printf '== install-test-servers: %s\n' "$*"; }
 die() { printf 'install-test-servers: FAILED: %s\n' "$*" >&2; exit 1; }
+
+POSTFIX_TOOLS="/usr/sbin/smtp-sink /usr/sbin/postconf /usr/lib/postfix/sbin/master /usr/lib/postfix/sbin/smtpd"
+
+installed_version() {
+    "$PYTHON" -c 'import aiosmtpd; print(aiosmtpd.__version__)' 2>/dev/null || true
+}
+
+if [ "${1:-}" = "--check" ]; then
+    missing=0
+    for tool in $POSTFIX_TOOLS; do
+        [ -x "$tool" ] || { echo "$tool (Debian package postfix)"; missing=1; }
+    done
+    getent passwd postfix >/dev/null || { echo "user postfix (Debian package postfix)"; missing=1; }
+    getent group postdrop >/dev/null || { echo "group postdrop (Debian package postfix)"; missing=1; }
+    if ! command -v "$PYTHON" >/dev/null; then
+        echo "$PYTHON (set SMTP_TEST_PYTHON to another interpreter)"; missing=1
+    elif [ "$(installed_version)" != "$AIOSMTPD_VERSION" ]; then
+        echo "aiosmtpd==$AIOSMTPD_VERSION for $PYTHON (PyPI)"; missing=1
+    fi
+    exit "$missing"
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
     die "must run as root (apt-get install)"
@@ -39,8 +63,7 @@ else
         /usr/sbin/postfix stop || die "postfix stop"
     fi
 fi
-for tool in /usr/sbin/smtp-sink /usr/sbin/postconf \
-    /usr/lib/postfix/sbin/master /usr/lib/postfix/sbin/smtpd; do
+for tool in $POSTFIX_TOOLS; do
     [ -x "$tool" ] || die "$tool is missing after installing postfix"
 done
 getent passwd postfix >/dev/null || die "the postfix user is missing"
@@ -48,9 +71,6 @@ getent group postdrop >/dev/null || die "the postdrop group is missing"
 
 # ---------------------------------------------------------------- aiosmtpd (PyPI, pinned)
 command -v "$PYTHON" >/dev/null || die "$PYTHON not found on PATH"
-installed_version() {
-    "$PYTHON" -c 'import aiosmtpd; print(aiosmtpd.__version__)' 2>/dev/null || true
-}
 if [ "$(installed_version)" = "$AIOSMTPD_VERSION" ]; then
     log "aiosmtpd $AIOSMTPD_VERSION already installed for $("$PYTHON" --version 2>&1)"
 else
