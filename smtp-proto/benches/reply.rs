@@ -1,4 +1,5 @@
-//! Reply parser throughput: a 20-line EHLO reply and a one-line `250` reply.
+//! Reply parser throughput: a 20-line EHLO reply and a one-line `250` reply; capabilities of a
+//! 20-line EHLO and of the worst (largest `AUTH` list) the default limits allow.
 //!
 //! Replies per second = 1 / (time per iteration); each iteration parses one reply.
 
@@ -66,6 +67,44 @@ fn replies(c: &mut Criterion) {
         b.iter(|| Capabilities::from_ehlo(black_box(&reply)))
     });
     group.finish();
+
+    // The worst EHLO reply within the default limits: 511 `AUTH` lines of 1,600 distinct
+    // names each. Time per byte must stay that of a small reply (merging is linear).
+    let worst = largest_auth_reply();
+    let Ok(Status::Complete((reply, _))) = ReplyParser::default().parse(&worst) else {
+        panic!("not one reply")
+    };
+    let mut group = c.benchmark_group("ehlo/capabilities_largest_auth_list");
+    group.throughput(Throughput::Bytes(worst.len() as u64));
+    group.sample_size(10);
+    group.bench_function("from_ehlo", |b| {
+        b.iter(|| Capabilities::from_ehlo(black_box(&reply)))
+    });
+    group.finish();
+}
+
+/// 511 `AUTH` lines of 1,600 distinct 4-character names (about 4 MB).
+fn largest_auth_reply() -> Vec<u8> {
+    let mut raw = b"250-mx.example\r\n".to_vec();
+    let mut i = 0usize;
+    for line in 1..512 {
+        raw.extend_from_slice(if line == 511 {
+            b"250 AUTH"
+        } else {
+            b"250-AUTH"
+        });
+        for _ in 0..1600 {
+            let mut n = i;
+            raw.push(b' ');
+            for _ in 0..4 {
+                raw.push(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[n % 36]);
+                n /= 36;
+            }
+            i += 1;
+        }
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw
 }
 
 fn main() {

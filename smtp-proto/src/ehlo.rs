@@ -1,5 +1,7 @@
 //! EHLO capabilities (RFC 5321 §4.1.1.1, RFC 1869): one parser over an already-parsed `250` reply.
 
+use std::collections::{HashMap, HashSet};
+
 use crate::reply::Reply;
 
 /// The service extensions this crate knows by name.
@@ -99,16 +101,33 @@ pub struct Capabilities {
     auth: AuthMechanisms,
     /// `(keyword lower case, params)` in order of first appearance; a repeated keyword
     /// replaces the parameters (AUTH merges them).
-    features: Vec<(Box<str>, Box<str>)>,
+    features: Vec<(Box<str>, String)>,
+    /// Where each keyword of `features` is, so that a reply of many lines costs linear time.
+    feature_index: HashMap<Box<str>, usize>,
     /// Lines that are not `keyword[ SP params]`, verbatim.
     other: Vec<Box<str>>,
 }
 
 /// The SASL mechanisms a server offered (`AUTH` and legacy `AUTH=` lines merged), upper case.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// Merging is linear in the reply: duplicates are found through a hash set, so one EHLO reply
+/// within the parser's limits cannot keep the client busy (a linear search per name made a
+/// half-megabyte `AUTH` list cost seconds).
+#[derive(Clone, Debug, Default)]
 pub struct AuthMechanisms {
+    /// In order of first appearance.
     names: Vec<Box<str>>,
+    /// The same names, for lookups.
+    set: HashSet<Box<str>>,
 }
+
+impl PartialEq for AuthMechanisms {
+    fn eq(&self, other: &Self) -> bool {
+        self.names == other.names
+    }
+}
+
+impl Eq for AuthMechanisms {}
 
 impl Capabilities {
     /// Parses the capabilities from a `250` EHLO (or LHLO) reply. Infallible: unknown lines are kept.
@@ -154,15 +173,26 @@ impl Capabilities {
             Some(Extension::Auth) => self.auth.extend(params),
             _ => {}
         }
-        let slot = self.features.iter_mut().find(|(k, _)| **k == *keyword);
+        let slot = self
+            .feature_index
+            .get(keyword)
+            .and_then(|&at| self.features.get_mut(at));
         match slot {
-            // smtplib appends every AUTH line's parameters.
+            // smtplib appends every AUTH line's parameters (appended in place: linear).
             Some((_, old)) if ext == Some(Extension::Auth) => {
-                let merged = [&**old, params].join(" ");
-                *old = merged.trim().into();
+                if !params.is_empty() {
+                    if !old.is_empty() {
+                        old.push(' ');
+                    }
+                    old.push_str(params);
+                }
             }
-            Some((_, old)) => *old = params.into(),
-            None => self.features.push((keyword.into(), params.into())),
+            Some((_, old)) => params.clone_into(old),
+            None => {
+                self.feature_index
+                    .insert(keyword.into(), self.features.len());
+                self.features.push((keyword.into(), params.to_owned()));
+            }
         }
     }
 
@@ -192,10 +222,12 @@ impl Capabilities {
     ///
     /// For `AUTH`, the parameters of every `AUTH` and `AUTH=` line, joined by a space.
     pub fn params(&self, name: &str) -> Option<&str> {
-        self.features
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, p)| &**p)
+        let at = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.feature_index.get(name.to_ascii_lowercase().as_str())
+        } else {
+            self.feature_index.get(name)
+        };
+        at.and_then(|&at| self.features.get(at)).map(|(_, p)| &**p)
     }
     /// Every advertised `(keyword lower case, parameters)` in order, like smtplib's `esmtp_features`.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
@@ -246,14 +278,20 @@ impl AuthMechanisms {
     /// Adds the whitespace-separated names of `list`, upper-cased, skipping duplicates.
     fn extend(&mut self, list: &str) {
         for name in list.split_whitespace() {
-            if !self.contains(name) {
-                self.names.push(name.to_ascii_uppercase().into());
+            let upper: Box<str> = name.to_ascii_uppercase().into();
+            if !self.set.contains(&upper) {
+                self.set.insert(upper.clone());
+                self.names.push(upper);
             }
         }
     }
     /// Whether `name` was offered (case-insensitive).
     pub fn contains(&self, name: &str) -> bool {
-        self.names.iter().any(|n| n.eq_ignore_ascii_case(name))
+        if name.bytes().any(|b| b.is_ascii_lowercase()) {
+            self.set.contains(name.to_ascii_uppercase().as_str())
+        } else {
+            self.set.contains(name)
+        }
     }
     /// The offered names, upper case, in order of first appearance.
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
@@ -279,6 +317,60 @@ mod tests {
             Ok(Status::Complete((reply, n))) if n == raw.len() => Capabilities::from_ehlo(&reply),
             other => panic!("{raw:?} is not one reply: {other:?}"),
         }
+    }
+
+    /// The largest `AUTH` list the default reply limits let through: 511 `AUTH` lines of about
+    /// 8 KB, 1,600 4-character names each; name `i` of the whole list is word `i % distinct`
+    /// (upper case on even lines, lower case on odd ones).
+    fn largest_auth_reply(distinct: usize) -> Vec<u8> {
+        let mut raw = b"250-mx.example\r\n".to_vec();
+        let mut i = 0usize;
+        for line in 1..512 {
+            raw.extend_from_slice(if line == 511 {
+                b"250 AUTH"
+            } else {
+                b"250-AUTH"
+            });
+            for _ in 0..1600 {
+                let mut n = i % distinct;
+                raw.push(b' ');
+                for _ in 0..4 {
+                    let c = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[n % 36];
+                    raw.push(if line % 2 == 0 {
+                        c
+                    } else {
+                        c.to_ascii_lowercase()
+                    });
+                    n /= 36;
+                }
+                i += 1;
+            }
+            raw.extend_from_slice(b"\r\n");
+        }
+        raw
+    }
+
+    /// Merging is linear: the largest legal list (which took minutes with a linear search per
+    /// name) is merged whole, and duplicates in any case are dropped.
+    #[test]
+    fn the_largest_legal_auth_lists_are_merged_in_linear_time() {
+        let total = 511 * 1600;
+        let c = caps(&largest_auth_reply(usize::MAX));
+        assert_eq!(c.auth().iter().count(), total);
+        assert!(c.auth().contains("aaaa") && c.auth().contains("BAAA"));
+        assert!(!c.auth().contains("PLAIN"));
+        assert_eq!(
+            c.params("AUTH").unwrap_or_default().split(' ').count(),
+            total
+        );
+        // Every line repeats the same names: 1,600 kept, in order of first appearance.
+        let c = caps(&largest_auth_reply(1600));
+        assert_eq!(c.auth().iter().count(), 1600);
+        assert_eq!(c.auth().iter().next(), Some("AAAA"));
+        assert_eq!(
+            c.params("auth").unwrap_or_default().split(' ').count(),
+            total
+        );
     }
 
     fn features(caps: &Capabilities) -> Vec<(&str, &str)> {
