@@ -192,7 +192,7 @@ pub(crate) fn run(
             "reply": summary.last_reply.as_ref().map(|(c, t)| serde_json::json!([c, t])),
             "msgs_per_sec": summary.elapsed.map(|e| rate(summary.sent, e)),
         });
-        let _ = writeln!(stdout, "{line}");
+        let _ = writeln!(stdout, "{}", json_ascii_safe(&line.to_string()));
     }
     let _ = stdout.flush();
     code
@@ -210,17 +210,44 @@ fn say(stderr: &SharedWrite, line: &str) {
     }
 }
 
-/// `text` safe for a terminal: control characters other than LF and tab (a server's ESC, CR,
-/// BEL...) are shown escaped, as `\x1b`.
+/// Whether `c` must not reach a terminal as it is: control characters (C0 other than LF and
+/// tab, DEL, C1 such as U+009B, a one-character CSI) and the bidirectional formatting characters
+/// that reorder what is shown (U+202A..U+202E, U+2066..U+2069, U+200E, U+200F, U+061C).
+fn terminal_unsafe(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t') || is_bidi_control(c)
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` safe for a terminal: what [`terminal_unsafe`] names is shown escaped, as `\u{1b}`.
 fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
-    if !text.contains(unsafe_char) {
+    if !text.contains(terminal_unsafe) {
         return text.into();
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if unsafe_char(c) {
+        if terminal_unsafe(c) {
             out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
+/// A serialised JSON value with DEL, C1 and bidirectional controls written as `\uXXXX`
+/// (serde_json escapes only the characters below U+0020): the same value, safe on a terminal.
+/// Such characters can only occur inside JSON strings, where the escape means the same.
+fn json_ascii_safe(line: &str) -> std::borrow::Cow<'_, str> {
+    if !line.contains(terminal_unsafe) {
+        return line.into();
+    }
+    let mut out = String::with_capacity(line.len() + 16);
+    for c in line.chars() {
+        if terminal_unsafe(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
         } else {
             out.push(c);
         }
@@ -627,10 +654,16 @@ fn send(
             });
         }
     };
-    if let Err(e) = client.send_all_with(&mut copies, &mut tally) {
-        let code = fail(summary, &e, Phase::Mail);
-        let _ = client.quit();
-        return code;
+    let result = client.send_all_with(&mut copies, &mut tally);
+    if let Err(e) = result {
+        if n < opts.count {
+            let code = fail(summary, &e, Phase::Mail);
+            let _ = client.quit();
+            return code;
+        }
+        // Every message already has its outcome: trouble after the last final reply (an
+        // unsolicited 421, garbage, EOF) ends the session but changes no outcome.
+        say(stderr, &format!("smtp-send: after the last message: {e}"));
     }
     summary.elapsed = Some(start.elapsed());
     if let Some(code) = first_failure {

@@ -3,6 +3,7 @@
 //! conformance matrix that runs the same scenarios through every adapter.
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod matrix;
 pub mod sansio;
 pub mod server;

@@ -485,9 +485,11 @@ impl Client {
             });
             return;
         }
+        // A greeting of any class other than 220 refuses the session (handled with the
+        // greeting), not a reply out of step.
         let intermediate_ok = matches!(
             expect,
-            Expect::Data | Expect::Auth | Expect::Single(Stage::Raw)
+            Expect::Data | Expect::Auth | Expect::Single(Stage::Raw) | Expect::Greeting
         );
         if reply.code().class() == Class::PositiveIntermediate && !intermediate_ok {
             self.fail(Error::Unexpected {

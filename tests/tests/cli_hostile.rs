@@ -1,0 +1,156 @@
+//! Hostile and broken servers against the `smtp-send` binary, on every runtime: outcomes that
+//! must not flip (a message accepted stays accepted; a reply before the end of the data is never
+//! a delivery), waits that must end near `--timeout`, and server text that must not reach the
+//! terminal raw. Each case runs the release-like black-box path: the real executable against a
+//! byte-level scripted server ([`smtp_tests::cli::raw`]).
+
+use std::time::Duration;
+
+use smtp_tests::cli::*;
+
+/// The final `250` and an unsolicited reply in one segment: the message is delivered and the
+/// run says so (0, `ok`, `sent: 1`), whatever the extra reply is, over SMTP and LMTP.
+#[test]
+fn trouble_after_the_final_reply_does_not_undo_a_delivery() {
+    for (lmtp, extra) in [
+        (false, &b"421 4.3.2 bye\r\n"[..]),
+        (false, b"250 extra\r\n"),
+        (false, b"garbage\r\n"),
+        (true, b"421 4.3.2 bye\r\n"),
+        (true, b"250 extra\r\n"),
+    ] {
+        each_runtime(|rt| {
+            let server = raw(move |c| {
+                c.send(b"220 mx.test\r\n");
+                c.expect(if lmtp { "LHLO" } else { "EHLO" });
+                c.send(EHLO_PLAIN);
+                c.expect("MAIL");
+                c.send(b"250 ok\r\n");
+                c.expect("RCPT");
+                c.send(b"250 ok\r\n");
+                c.expect("DATA");
+                c.send(b"354 go ahead\r\n");
+                c.data();
+                c.send(&[b"250 2.0.0 queued\r\n".as_slice(), extra].concat());
+                c.close();
+            });
+            let flags: &[&str] = if lmtp { &["--lmtp"] } else { &[] };
+            let out = send(&server.addr, rt, flags, MSG);
+            out.assert_code(0);
+            let json = out.json();
+            assert_eq!(json["sent"], 1, "{}: {json}", out.what);
+            assert_eq!(json["ok"], true, "{}: {json}", out.what);
+            let seen = server.seen();
+            assert_eq!(seen.matches("DATA\r\n").count(), 1, "{seen:?}");
+        });
+    }
+}
+
+/// A server that answers `250` to DATA after 4 KiB of a 4 MiB body, reads the rest, then
+/// answers `554`: never a delivery (the early reply is out of step), and the body goes once.
+#[test]
+fn a_final_reply_before_the_end_of_data_is_not_a_delivery() {
+    let body: Vec<u8> = {
+        let mut m = b"From: a@x.org\r\nTo: b@y.org\r\nSubject: big\r\n\r\n".to_vec();
+        let line = [b'x'; 78];
+        while m.len() < 4 << 20 {
+            m.extend_from_slice(&line);
+            m.extend_from_slice(b"\r\n");
+        }
+        m
+    };
+    each_runtime(|rt| {
+        let server = raw(move |c| {
+            c.send(b"220 mx.test\r\n");
+            c.expect("EHLO");
+            c.send(EHLO_PLAIN);
+            c.expect("MAIL");
+            c.send(b"250 ok\r\n");
+            c.expect("RCPT");
+            c.send(b"250 ok\r\n");
+            c.expect("DATA");
+            c.send(b"354 go ahead\r\n");
+            c.take(4096);
+            c.send(b"250 2.0.0 premature\r\n");
+            c.data();
+            c.send(b"554 5.6.0 no after all\r\n");
+            c.close();
+        });
+        let out = send(&server.addr, rt, &["--timeout", "5"], &body);
+        assert_ne!(out.code, 0, "{}: {}", out.what, out.stdout);
+        assert_eq!(out.json()["sent"], 0, "{}", out.what);
+        out.assert_within(Duration::from_secs(20));
+        let seen = server.seen_bytes();
+        let data = seen.windows(6).filter(|w| w == b"DATA\r\n").count();
+        assert_eq!(data, 1, "{}", out.what);
+    });
+}
+
+/// Server text with DEL, C1 controls (U+0085, U+009B: a one-character CSI) and bidirectional
+/// overrides reaches no output raw: `--trace` and the per-message line escape them, the
+/// `--json` line writes them as `\u` escapes (the decoded value is the server's text).
+#[test]
+fn terminal_controls_in_server_text_are_escaped_everywhere() {
+    let hostile = "x\u{7f}y\u{85}z\u{9b}31m \u{202e}gnp.exe\u{202c} \u{2067}w\u{2069}";
+    let reply = format!("550 5.1.1 {hostile}\r\n");
+    let accepted = format!("250 2.0.0 {hostile}\r\n");
+    let raw_chars = ['\u{7f}', '\u{85}', '\u{9b}', '\u{202e}', '\u{202c}', '\u{2067}'];
+    for json in [true, false] {
+        each_runtime(|rt| {
+            let (reply, accepted) = (reply.clone(), accepted.clone());
+            let server = raw(move |c| {
+                c.send(format!("220 mx.test {hostile}\r\n").as_bytes());
+                c.expect("EHLO");
+                c.send(EHLO_PLAIN);
+                c.expect("MAIL");
+                c.send(b"250 ok\r\n");
+                c.expect("RCPT TO:<b@");
+                c.send(reply.as_bytes());
+                c.expect("RCPT TO:<c@");
+                c.send(b"250 ok\r\n");
+                c.expect("DATA");
+                c.send(b"354 go ahead\r\n");
+                c.data();
+                c.send(accepted.as_bytes());
+                c.expect("QUIT");
+                c.send(b"221 bye\r\n");
+            });
+            let out = if json {
+                send(&server.addr, rt, &["--to", "c@y.org", "--trace"], MSG)
+            } else {
+                let args = [
+                    "--server",
+                    &server.addr,
+                    "--runtime",
+                    rt,
+                    "--from",
+                    "a@x.org",
+                    "--to",
+                    "b@y.org",
+                    "--to",
+                    "c@y.org",
+                    "--timeout",
+                    "5",
+                    "--trace",
+                ];
+                smtp_send(&args, MSG)
+            };
+            out.assert_code(0);
+            for c in raw_chars {
+                assert!(!out.stdout.contains(c), "{}: raw {c:?} on stdout", out.what);
+                assert!(!out.stderr.contains(c), "{}: raw {c:?} on stderr", out.what);
+            }
+            // The transcript shows the server's text, escaped.
+            assert!(out.stderr.contains("\\u{9b}31m"), "{}", out.stderr);
+            if json {
+                let line = out.stdout.lines().last().unwrap_or_default();
+                assert!(line.contains("\\u009b") && line.contains("\\u202e"), "{line}");
+                let (code, text) = out.refused("b@y.org").expect("b refused");
+                assert_eq!((code, text.as_str()), (550, format!("5.1.1 {hostile}").as_str()));
+            } else {
+                assert!(out.stdout.contains("\\u{202e}gnp.exe"), "{}", out.stdout);
+            }
+            server.seen();
+        });
+    }
+}
