@@ -94,7 +94,9 @@ fn terminal_controls_in_server_text_are_escaped_everywhere() {
     let hostile = "x\u{7f}y\u{85}z\u{9b}31m \u{202e}gnp.exe\u{202c} \u{2067}w\u{2069}";
     let reply = format!("550 5.1.1 {hostile}\r\n");
     let accepted = format!("250 2.0.0 {hostile}\r\n");
-    let raw_chars = ['\u{7f}', '\u{85}', '\u{9b}', '\u{202e}', '\u{202c}', '\u{2067}'];
+    let raw_chars = [
+        '\u{7f}', '\u{85}', '\u{9b}', '\u{202e}', '\u{202c}', '\u{2067}',
+    ];
     for json in [true, false] {
         each_runtime(|rt| {
             let (reply, accepted) = (reply.clone(), accepted.clone());
@@ -144,13 +146,46 @@ fn terminal_controls_in_server_text_are_escaped_everywhere() {
             assert!(out.stderr.contains("\\u{9b}31m"), "{}", out.stderr);
             if json {
                 let line = out.stdout.lines().last().unwrap_or_default();
-                assert!(line.contains("\\u009b") && line.contains("\\u202e"), "{line}");
+                assert!(
+                    line.contains("\\u009b") && line.contains("\\u202e"),
+                    "{line}"
+                );
                 let (code, text) = out.refused("b@y.org").expect("b refused");
-                assert_eq!((code, text.as_str()), (550, format!("5.1.1 {hostile}").as_str()));
+                assert_eq!(
+                    (code, text.as_str()),
+                    (550, format!("5.1.1 {hostile}").as_str())
+                );
             } else {
                 assert!(out.stdout.contains("\\u{202e}gnp.exe"), "{}", out.stdout);
             }
             server.seen();
         });
     }
+}
+
+/// A server that stops reading after `354`: the body write ends with a timeout (12) about one
+/// `--timeout` after the socket buffers fill, on every runtime (the partial writes of a full
+/// socket are not progress).
+#[test]
+fn a_server_that_stops_reading_the_body_times_out_in_one_timeout() {
+    let body = vec![b'x'; 32 << 20];
+    each_runtime(|rt| {
+        let server = raw(move |c| {
+            c.send(b"220 mx.test\r\n");
+            c.expect("EHLO");
+            c.send(EHLO_PLAIN);
+            c.expect("MAIL");
+            c.send(b"250 ok\r\n");
+            c.expect("RCPT");
+            c.send(b"250 ok\r\n");
+            c.expect("DATA");
+            c.send(b"354 go ahead\r\n");
+            std::thread::sleep(Duration::from_secs(8));
+        });
+        let out = send(&server.addr, rt, &["--timeout", "3"], &body);
+        out.assert_code(12);
+        // One timeout plus filling the socket buffers; before, 2-3 timeouts.
+        out.assert_within(Duration::from_millis(5500));
+        drop(server);
+    });
 }

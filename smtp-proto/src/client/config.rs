@@ -47,7 +47,9 @@ pub struct Timeouts {
     pub rcpt: Duration,
     /// `354` after DATA: §4.5.3.2.4 "DATA Initiation", 2 minutes.
     pub data_init: Duration,
-    /// Progress writing the body (each send): §4.5.3.2.5 "Data Block", 3 minutes.
+    /// Progress writing the body: §4.5.3.2.5 "Data Block", 3 minutes. Progress is the
+    /// transport taking everything lent or at least 64 KiB: a few bytes now and then do not
+    /// restart it (the least rate a peer must keep is 64 KiB per this duration).
     pub data_block: Duration,
     /// Reply after the final `.` or `BDAT … LAST`: §4.5.3.2.6 "DATA Termination", 10 minutes.
     pub data_term: Duration,

@@ -38,7 +38,9 @@
 //! The reply timer runs for the oldest unanswered command only, from the later of "its bytes were
 //! written" and "the previous reply arrived", so a pipelined command cannot time out while the
 //! server is slow on an earlier one. A second timer bounds write progress while unsent bytes wait
-//! ([`Timeouts::data_block`] during a body). [`Client::poll_timeout`] gives the earliest deadline;
+//! ([`Timeouts::data_block`] during a body): it starts again when the transport took everything
+//! lent, or at least 64 KiB since it started, so a peer that takes a few bytes now and then
+//! cannot hold a write open much beyond one timeout. [`Client::poll_timeout`] gives the earliest deadline;
 //! [`Client::handle_timeout`] ends the session with [`Error::Timeout`] naming the stage.
 
 mod body;
@@ -372,7 +374,13 @@ impl Client {
             return;
         }
         self.last_now = Some(now);
-        self.outbox.ack(n, now);
+        // Bytes that went out only after the write-progress deadline (a blocking write that
+        // waited the whole timeout, then returned what trickled through) do not restart it.
+        let in_time = self
+            .write_timer()
+            .and_then(|(since, _, after)| since.checked_add(after))
+            .is_none_or(|deadline| now < deadline);
+        self.outbox.ack(n, now, in_time);
         self.pending.mark_written(self.outbox.written(), now);
     }
 
@@ -615,9 +623,7 @@ impl Client {
         if self.closed || self.awaiting_tls.is_some() || self.outbox.unsent_len() == 0 {
             return None;
         }
-        if self.outbox.waiting_since.is_none() {
-            self.outbox.waiting_since = Some(now);
-        }
+        self.outbox.start_waiting(now);
         Some(self.outbox.unsent())
     }
 
@@ -817,6 +823,19 @@ impl Client {
             .clamp(1, self.outbox_limit() / 2)
     }
 
+    /// The write-progress timer, when unsent bytes wait: since when, for which stage, how long.
+    fn write_timer(&self) -> Option<(Instant, Stage, Duration)> {
+        let since = self.outbox.waiting_since?;
+        let t = &self.config.timeouts;
+        Some(
+            if self.body.is_some() || self.outbox.written() < self.body_until {
+                (since, Stage::DataBlock, t.data_block)
+            } else {
+                (since, Stage::Write, t.command)
+            },
+        )
+    }
+
     /// The earliest armed deadline, with the stage it belongs to and its duration.
     fn next_deadline(&self) -> Option<(Instant, Stage, Duration)> {
         if self.closed {
@@ -838,12 +857,8 @@ impl Client {
                 consider(start, stage, timeout_for(t, head.expect));
             }
         }
-        if let Some(since) = self.outbox.waiting_since {
-            if self.body.is_some() || self.outbox.written() < self.body_until {
-                consider(since, Stage::DataBlock, t.data_block);
-            } else {
-                consider(since, Stage::Write, t.command);
-            }
+        if let Some((since, stage, after)) = self.write_timer() {
+            consider(since, stage, after);
         }
         if let Some(since) = self.awaiting_tls {
             consider(since, Stage::TlsHandshake, t.command);

@@ -80,7 +80,16 @@ pub(crate) struct Outbox {
     written: u64,
     /// Since when the unsent bytes have waited for progress (set when first handed out).
     pub(crate) waiting_since: Option<Instant>,
+    /// `written` when `waiting_since` was last set: progress is counted from here.
+    progress_from: u64,
 }
+
+/// How many bytes the transport must take for the write-progress timer to start again (unless
+/// it takes everything unsent, which always counts). A peer that takes a few bytes now and then
+/// cannot hold a write open much beyond one timeout: the least rate it must keep up is this many
+/// bytes per [`Timeouts::data_block`](crate::client::Timeouts::data_block) (364 bytes/s with the
+/// RFC's 3 minutes).
+pub(crate) const PROGRESS_WINDOW: u64 = 64 * 1024;
 
 impl Outbox {
     pub(crate) fn unsent(&self) -> &[u8] {
@@ -105,8 +114,19 @@ impl Outbox {
         &mut self.buf
     }
 
-    /// Records that the transport took `n` bytes; returns how many were really unsent.
-    pub(crate) fn ack(&mut self, n: usize, now: Instant) -> usize {
+    /// Starts the write-progress timer at `now` unless it runs already.
+    pub(crate) fn start_waiting(&mut self, now: Instant) {
+        if self.waiting_since.is_none() {
+            self.waiting_since = Some(now);
+            self.progress_from = self.written;
+        }
+    }
+
+    /// Records that the transport took `n` bytes; returns how many were really unsent. The
+    /// write-progress timer stops when nothing is left, and starts again only after
+    /// [`PROGRESS_WINDOW`] bytes.
+    /// `in_time`: whether the timer had not yet expired when the bytes were taken.
+    pub(crate) fn ack(&mut self, n: usize, now: Instant, in_time: bool) -> usize {
         let n = n.min(self.unsent_len());
         self.start += n;
         self.written = self.written.saturating_add(n as u64);
@@ -115,8 +135,9 @@ impl Outbox {
             self.start = 0;
             self.waiting_since = None;
         } else {
-            if n > 0 {
+            if in_time && self.written.saturating_sub(self.progress_from) >= PROGRESS_WINDOW {
                 self.waiting_since = Some(now);
+                self.progress_from = self.written;
             }
             if self.start >= 64 * 1024 && self.start * 2 >= self.buf.len() {
                 self.buf.drain(..self.start);
