@@ -83,6 +83,9 @@ pub struct Out {
     pub stderr: String,
     /// From the start of the process to its exit.
     pub elapsed: Duration,
+    /// The process's peak resident memory as last seen while it ran (`VmHWM`, Linux only),
+    /// in KiB.
+    pub peak_rss_kib: Option<u64>,
     /// The arguments, for messages.
     pub what: String,
 }
@@ -193,7 +196,16 @@ pub fn smtp_send(args: &[&str], stdin: &[u8]) -> Out {
         let _ = pipe_err.read_to_end(&mut buf);
         buf
     });
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_rss_kib = None;
     let status = loop {
+        // The high-water mark so far (Linux); read until the process is gone.
+        if let Some(hwm) = std::fs::read_to_string(&status_file)
+            .ok()
+            .and_then(|s| vm_hwm_kib(&s))
+        {
+            peak_rss_kib = Some(hwm);
+        }
         if let Some(status) = child.try_wait().expect("wait") {
             break status;
         }
@@ -217,12 +229,19 @@ pub fn smtp_send(args: &[&str], stdin: &[u8]) -> Out {
         stdout,
         stderr,
         elapsed,
+        peak_rss_kib,
         what,
     };
     if args.contains(&"--json") {
         out.check_json_summary();
     }
     out
+}
+
+/// `VmHWM` of a `/proc/PID/status` text, in KiB.
+fn vm_hwm_kib(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Sends [`MSG`] (or `stdin`) from `a@x.org` to `b@y.org` at `server` under `runtime`, with

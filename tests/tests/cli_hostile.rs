@@ -189,3 +189,57 @@ fn a_server_that_stops_reading_the_body_times_out_in_one_timeout() {
         drop(server);
     });
 }
+
+/// 100 recipients, 99 refused with the largest reply the parser takes (511 lines of 8,000
+/// bytes, ~4 MB each, 400 MB in all): the client's memory stays bounded (it kept every reply
+/// whole: ~700 MiB), and the `--json` line stays small.
+#[test]
+fn maximal_refusals_for_many_recipients_keep_memory_bounded() {
+    const N: usize = 100;
+    let refusal: Vec<u8> = {
+        let mut raw = Vec::new();
+        for line in 0..511 {
+            raw.extend_from_slice(if line == 510 { b"550 " } else { b"550-" });
+            raw.extend_from_slice(b"5.1.1 no ");
+            raw.resize(raw.len() + 7985, b'z');
+            raw.extend_from_slice(b"\r\n");
+        }
+        raw
+    };
+    let recipients: Vec<String> = (0..N).map(|i| format!("r{i}@y.org")).collect();
+    let mut args: Vec<&str> = Vec::new();
+    for r in &recipients {
+        args.extend(["--to", r]);
+    }
+    each_runtime(|rt| {
+        let refusal = refusal.clone();
+        let server = raw(move |c| {
+            c.send(b"220 mx.test\r\n");
+            c.expect("EHLO");
+            c.send(EHLO_PLAIN);
+            c.expect("MAIL");
+            c.send(b"250 ok\r\n");
+            for i in 0..=N {
+                c.expect("RCPT");
+                c.send(if i < N { &refusal } else { b"250 ok\r\n" });
+            }
+            c.serve(EHLO_PLAIN);
+        });
+        // b@y.org (named by `send`) and r0..r98 are refused, r99 accepted.
+        let out = send(&server.addr, rt, &args, MSG);
+        out.assert_code(0);
+        assert_eq!(out.json()["refused"].as_object().map(|o| o.len()), Some(N));
+        let (code, text) = out.refused("r7@y.org").expect("r7 refused");
+        assert_eq!(code, 550);
+        assert!(text.starts_with("5.1.1 no zzz"), "{text}");
+        assert!(
+            out.stdout.len() < 512 * 1024,
+            "{} bytes of output",
+            out.stdout.len()
+        );
+        let peak = out.peak_rss_kib.expect("peak RSS (Linux)");
+        eprintln!("{rt}: peak RSS {peak} KiB");
+        assert!(peak < 32 * 1024, "{}: peak RSS {peak} KiB", out.what);
+        server.seen();
+    });
+}

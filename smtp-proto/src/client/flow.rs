@@ -95,7 +95,17 @@ pub(crate) struct Txn {
     mail_refused: Option<OwnedReply>,
     /// `MailDone` was emitted with a failure; remaining replies are read, then RSET.
     failed: bool,
+    /// Bytes of recipient replies kept so far (see [`Txn::keep`]).
+    kept: usize,
 }
+
+/// Most bytes of one recipient's reply (RCPT, or LMTP's per-recipient reply after the data)
+/// that a report keeps: a server may legally answer each with 512 lines of 8 KB.
+pub(crate) const KEEP_PER_RECIPIENT: usize = 1024;
+/// Once a transaction's recipient replies have kept this many bytes, each further one keeps
+/// only its first 64 (code, enhanced code, first words): the memory of a transaction's
+/// reports is bounded by its number of recipients, not by what the server sends.
+pub(crate) const KEEP_PER_TRANSACTION: usize = 256 * 1024;
 
 impl Txn {
     /// Checks `envelope` against the server's capabilities and completes its MAIL parameters.
@@ -197,7 +207,21 @@ impl Txn {
             binary,
             mail_refused: None,
             failed: false,
+            kept: 0,
         })
+    }
+
+    /// What a report keeps of a recipient's reply: at most [`KEEP_PER_RECIPIENT`] bytes, 64
+    /// once [`KEEP_PER_TRANSACTION`] is spent.
+    fn keep(&mut self, reply: OwnedReply) -> OwnedReply {
+        let budget = if self.kept < KEEP_PER_TRANSACTION {
+            KEEP_PER_RECIPIENT
+        } else {
+            0
+        };
+        let reply = reply.truncated(budget);
+        self.kept = self.kept.saturating_add(reply.as_bytes().len());
+        reply
     }
 
     fn accepted(&self) -> impl Iterator<Item = usize> + '_ {
@@ -253,8 +277,9 @@ fn final_outcome(
         }
         Expect::DataEnd => Some(MailOutcome::DataRefused(reply)),
         Expect::Delivery(i) => {
+            let kept = txn.keep(reply.clone());
             if let Some(report) = txn.reports.get_mut(i) {
-                report.delivery = Some(reply.clone());
+                report.delivery = Some(kept);
             }
             if !last {
                 return None;
@@ -882,8 +907,9 @@ impl Client {
                 Some(Op::Mail(txn))
             }
             Expect::Rcpt(i) => {
+                let kept = txn.keep(reply);
                 if let Some(report) = txn.reports.get_mut(i) {
-                    report.rcpt = Some(reply);
+                    report.rcpt = Some(kept);
                 }
                 let last = i + 1 >= txn.rcpts.len();
                 if !txn.pipelined && !last {

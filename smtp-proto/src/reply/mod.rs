@@ -350,6 +350,67 @@ impl OwnedReply {
     pub fn text_lossy(&self) -> String {
         self.as_reply().text_lossy()
     }
+    /// The reply cut to at most `max` bytes (and at least its first 64), at a line boundary
+    /// when a whole line fits: the code, the enhanced code and the first words stay; the last
+    /// line kept becomes the final one (`250 ` rather than `250-`). Unchanged when it fits.
+    ///
+    /// What the client keeps of replies it stores per recipient (a reply may legally be 512
+    /// lines of 8 KB): see [`Client`](crate::client::Client)'s memory bounds.
+    ///
+    /// ```
+    /// use smtp_proto::{OwnedReply, ReplyParser, Status};
+    ///
+    /// let raw = b"550-5.1.1 no such user here, and here is why:\r\n\
+    ///             550-a second line of explanation\r\n550 and a third\r\n";
+    /// let Ok(Status::Complete((reply, _))) = ReplyParser::default().parse(raw) else {
+    ///     panic!("one reply")
+    /// };
+    /// let reply = OwnedReply::from(reply).truncated(64);
+    /// assert_eq!(reply.as_bytes(), b"550 5.1.1 no such user here, and here is why:\r\n");
+    /// assert_eq!(reply.code().get(), 550);
+    /// ```
+    #[must_use]
+    pub fn truncated(self, max: usize) -> Self {
+        let max = max.max(64);
+        if self.raw.len() <= max {
+            return self;
+        }
+        let mut kept = Vec::with_capacity(max);
+        let mut rest: &[u8] = &self.raw;
+        while let Some(lf) = memchr(b'\n', rest) {
+            let Some((line, after)) = rest.split_at_checked(lf + 1) else {
+                break;
+            };
+            if kept.len() + line.len() > max {
+                break;
+            }
+            kept.extend_from_slice(line);
+            rest = after;
+        }
+        if kept.is_empty() {
+            // Not even the first line fits: its first bytes, ended as a line.
+            let first = self.raw.get(..max - 2).unwrap_or_default();
+            let first = first.strip_suffix(b"\r").unwrap_or(first);
+            kept.extend_from_slice(first);
+            kept.extend_from_slice(b"\r\n");
+        }
+        // The last line kept ends the reply: `ddd-` becomes `ddd `.
+        let last_start = kept
+            .len()
+            .checked_sub(1)
+            .and_then(|end| kept.get(..end))
+            .and_then(|head| memchr::memrchr(b'\n', head))
+            .map_or(0, |lf| lf + 1);
+        if let Some(sep) = kept.get_mut(last_start + 3) {
+            if *sep == b'-' {
+                *sep = b' ';
+            }
+        }
+        Self {
+            code: self.code,
+            raw: kept.into_boxed_slice(),
+        }
+    }
 }
 
 impl From<Reply<'_>> for OwnedReply {
@@ -572,6 +633,50 @@ mod tests {
         assert_eq!(lines(b"25"), [b""]);
         assert_eq!(lines(b"\n\r\n"), [b"", b""]);
         assert_eq!(lines(b"250 unterminated"), [b"unterminated"]);
+    }
+
+    #[test]
+    fn truncated_replies_keep_whole_lines_and_end_properly() {
+        let long = |n: usize| vec![b'x'; n];
+        // Three lines of 40 bytes: 100 keeps two, the second becoming the last line.
+        let raw = [
+            b"550-".as_slice(),
+            &long(34),
+            b"\r\n550-",
+            &long(34),
+            b"\r\n550 ",
+            &long(34),
+            b"\r\n",
+        ]
+        .concat();
+        let owned = reply(&raw).into_owned();
+        let cut = owned.clone().truncated(100);
+        assert_eq!(cut.as_bytes().len(), 80);
+        assert_eq!(cut.line_count(), 2);
+        assert_eq!(cut.as_bytes().get(40..44), Some(&b"550 "[..]));
+        assert_eq!(cut.code(), ReplyCode::new(550).expect("code"));
+        // It fits: unchanged.
+        assert_eq!(owned.clone().truncated(raw.len()), owned);
+        // Below 64, 64 is kept: here one whole line.
+        assert_eq!(owned.clone().truncated(0).line_count(), 1);
+        // A first line longer than the budget: its first bytes, ended as a final line.
+        let raw = [b"550-5.1.1 ".as_slice(), &long(5000), b"\r\n550 end\r\n"].concat();
+        let cut = reply(&raw).into_owned().truncated(1024);
+        assert_eq!(cut.as_bytes().len(), 1024);
+        assert!(cut.as_bytes().starts_with(b"550 5.1.1 xxx"));
+        assert!(cut.as_bytes().ends_with(b"x\r\n"));
+        assert_eq!(cut.line_count(), 1);
+        assert_eq!(
+            cut.enhanced_code().map(|e| e.to_string()).as_deref(),
+            Some("5.1.1")
+        );
+        // Bare LF line ends are kept as they are.
+        let raw = [b"250-".as_slice(), &long(70), b"\n250 ok\n"].concat();
+        let cut = reply(&raw).into_owned().truncated(80);
+        assert_eq!(
+            cut.as_bytes(),
+            [b"250 ".as_slice(), &long(70), b"\n"].concat()
+        );
     }
 
     #[test]
