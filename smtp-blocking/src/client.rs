@@ -264,10 +264,6 @@ struct Session {
     io: Transport,
     server_name: String,
     read_buf: Box<[u8]>,
-    /// The socket's read and write timeouts as last set (`None`: unknown), so that a wait
-    /// that barely moved costs no `setsockopt` (see [`rearm`]).
-    read_armed: Option<Duration>,
-    write_armed: Option<Duration>,
 }
 
 /// A blocking SMTP/LMTP client with smtplib's repertoire.
@@ -483,7 +479,7 @@ impl SmtpClient {
         let mut io = Transport::Plain(stream);
         if self.opts.tls == TlsMode::Implicit {
             let connector = self.connector()?;
-            io.upgrade(&connector, &server_name, connect_timeout)
+            io.upgrade(&connector, &server_name, Instant::now() + connect_timeout)
                 .map_err(|e| handshake_error(e, connect_timeout))?;
         }
         let hello_name = self
@@ -514,8 +510,6 @@ impl SmtpClient {
             io,
             server_name,
             read_buf: vec![0; READ_BUF].into_boxed_slice(),
-            read_armed: None,
-            write_armed: None,
         });
         self.drive(None, |_, event| match event {
             Some(Event::Ready) => Some(Ok(())),
@@ -1078,19 +1072,15 @@ impl SmtpClient {
             if session.client.poll_transmit(now).is_none() {
                 return Ok(());
             }
-            let wait = match session.client.poll_timeout() {
+            let deadline = match session.client.poll_timeout() {
                 Some(deadline) if deadline <= now => {
                     session.client.handle_timeout(now);
                     continue;
                 }
-                Some(deadline) => deadline - now,
-                None => default_wait,
+                Some(deadline) => deadline,
+                None => now + default_wait,
             };
-            if rearm(session.write_armed, wait) {
-                session.write_armed = None;
-                session.io.set_write_timeout(wait)?;
-                session.write_armed = Some(wait);
-            }
+            session.io.set_deadline(deadline)?;
             let Some(bytes) = session.client.poll_transmit(now) else {
                 return Ok(());
             };
@@ -1112,14 +1102,14 @@ impl SmtpClient {
     fn receive(&mut self, body_open: bool) -> Result<()> {
         let session = self.session.as_mut().ok_or(Error::NotConnected)?;
         let now = Instant::now();
-        let wait = match session.client.poll_timeout() {
+        let deadline = match session.client.poll_timeout() {
             Some(deadline) if deadline <= now => {
                 session.client.handle_timeout(now);
                 return Ok(());
             }
-            Some(deadline) => deadline - now,
+            Some(deadline) => deadline,
             None if session.client.is_busy() || body_open => {
-                session.client.config().timeouts.command
+                now + session.client.config().timeouts.command
             }
             None => {
                 return Err(Error::Io(io::Error::other(
@@ -1127,11 +1117,7 @@ impl SmtpClient {
                 )))
             }
         };
-        if rearm(session.read_armed, wait) {
-            session.read_armed = None;
-            session.io.set_read_timeout(wait)?;
-            session.read_armed = Some(wait);
-        }
+        session.io.set_deadline(deadline)?;
         match session.io.read(&mut session.read_buf) {
             Ok(0) => session.client.handle_eof(Instant::now()),
             Ok(n) => {
@@ -1158,24 +1144,17 @@ impl SmtpClient {
         }
         // Plaintext that already arrived behind the `220` must reach the core (which ends the
         // session), never the TLS layer.
-        let pending = session.io.read_pending(&mut session.read_buf)?;
-        if pending > 0 {
-            let bytes = session.read_buf.get(..pending).unwrap_or_default();
-            session.client.handle_input(bytes, Instant::now());
+        if feed_pending(session)? {
             return Ok(());
         }
-        let now = Instant::now();
-        let wait = session
+        let deadline = session
             .client
             .poll_timeout()
-            .map_or(command, |d| d.saturating_duration_since(now));
+            .unwrap_or_else(|| Instant::now() + command);
         session
             .io
-            .upgrade(&connector, &session.server_name, wait)
+            .upgrade(&connector, &session.server_name, deadline)
             .map_err(|e| handshake_error(e, command))?;
-        // The handshake set the socket's timeouts.
-        session.read_armed = None;
-        session.write_armed = None;
         session.client.handle_tls_established(Instant::now());
         Ok(())
     }
@@ -1318,16 +1297,6 @@ pub fn envelope<'a>(from: &str, to: impl IntoIterator<Item = &'a str>) -> Result
     Ok(Envelope::new(from, to))
 }
 
-/// Whether the socket timeout must be set again for a wait of `wanted`: not when the one set
-/// (`armed`) is within 1/64 of it (at most 50 ms). One `setsockopt` before every read and write
-/// would double the system calls of a small message; a timeout this much early only makes the
-/// loop wait again (the core ignores a timeout before its deadline), this much late is noise
-/// against RFC 5321's minutes.
-fn rearm(armed: Option<Duration>, wanted: Duration) -> bool {
-    let slack = (wanted / 64).min(Duration::from_millis(50));
-    armed.is_none_or(|armed| armed.abs_diff(wanted) > slack)
-}
-
 fn read_retrying(source: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
     loop {
         match source.read(buf) {
@@ -1355,10 +1324,8 @@ fn is_disconnect(e: &io::Error) -> bool {
 /// `421` or `554`), briefly, then report the end of stream.
 fn drain_after_write_failure(session: &mut Session) {
     let until = Instant::now() + DRAIN_AFTER_WRITE_FAILURE;
-    session.read_armed = None;
     while !session.client.is_closed() {
-        let now = Instant::now();
-        if now >= until || session.io.set_read_timeout(until - now).is_err() {
+        if Instant::now() >= until || session.io.set_deadline(until).is_err() {
             break;
         }
         match session.io.read(&mut session.read_buf) {
@@ -1372,6 +1339,28 @@ fn drain_after_write_failure(session: &mut Session) {
         }
     }
     session.client.handle_eof(Instant::now());
+}
+
+/// Feeds the core whatever input has already arrived, without waiting; whether there was any
+/// (or the end of the stream).
+fn feed_pending(session: &mut Session) -> Result<bool> {
+    match session.io.read_pending(&mut session.read_buf) {
+        Ok(None) => Ok(false),
+        Ok(Some(0)) => {
+            session.client.handle_eof(Instant::now());
+            Ok(true)
+        }
+        Ok(Some(n)) => {
+            let bytes = session.read_buf.get(..n).unwrap_or_default();
+            session.client.handle_input(bytes, Instant::now());
+            Ok(true)
+        }
+        Err(e) if is_disconnect(&e) => {
+            session.client.handle_eof(Instant::now());
+            Ok(true)
+        }
+        Err(e) => Err(Error::Io(e)),
+    }
 }
 
 fn handshake_error(e: HandshakeFailure, after: Duration) -> Error {
@@ -1466,6 +1455,7 @@ fn connect_from(source: SocketAddr, addr: SocketAddr, timeout: Duration) -> io::
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::rearm;
 
     #[test]
     fn the_client_can_move_between_threads() {
