@@ -1046,6 +1046,12 @@ impl SmtpClient {
             }
             self.transmit()?;
             let session = self.session.as_mut().ok_or(Error::NotConnected)?;
+            if fed && open_body.is_some() && !session.client.is_closed() {
+                // More body to come: a reply that arrived meanwhile must reach the core now
+                // (one to the end of data before it was written is out of step, and ends the
+                // session), not after the whole body, where it would pass for the real one.
+                feed_pending(session)?;
+            }
             if fed || session.client.is_closed() {
                 continue;
             }

@@ -1,8 +1,9 @@
 //! The blocking adapter's bounds against servers that stall in ways a per-read socket timeout
-//! does not see: a TLS handshake or a TLS record dribbled a byte at a time.
+//! does not see: a TLS handshake or a TLS record dribbled a byte at a time; and a server that
+//! answers the end of data before it was sent.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -177,4 +178,160 @@ fn a_dribbled_tls_record_times_out() {
     });
     // The client left before the record was complete.
     assert_eq!(server.join().expect("server thread"), Some(false));
+}
+
+/// What the premature-reply server saw.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Command lines, in order.
+    commands: Vec<String>,
+    /// Body bytes received after `354`.
+    body: usize,
+    /// Whether the body's terminator arrived.
+    terminated: bool,
+}
+
+/// A server that answers `250` after 4 KiB of the body, keeps reading, and refuses the message
+/// (`554`) at its real end, then answers every further command.
+fn premature(stream: &mut (impl Read + Write)) -> Seen {
+    let mut seen = Seen::default();
+    let mut buf = Vec::new();
+    let mut chunk = vec![0; 64 * 1024];
+    let mut in_body = false;
+    let mut early_sent = false;
+    if stream.write_all(b"220 mx.test ESMTP\r\n").is_err() {
+        return seen;
+    }
+    loop {
+        if in_body {
+            if !early_sent && seen.body >= 4096 {
+                early_sent = true;
+                if stream
+                    .write_all(b"250 2.0.0 queued (too early)\r\n")
+                    .is_err()
+                {
+                    return seen;
+                }
+                // The client has most of its body still to write.
+                thread::sleep(Duration::from_millis(200));
+            }
+            if let Some(end) = find(&buf, b"\r\n.\r\n") {
+                seen.body += end;
+                seen.terminated = true;
+                buf.drain(..end + 5);
+                in_body = false;
+                if stream
+                    .write_all(b"554 5.7.1 rejected after all\r\n")
+                    .is_err()
+                {
+                    return seen;
+                }
+                continue;
+            }
+            // Keep the last 4 bytes: they may start the terminator.
+            let keep = buf.len().min(4);
+            seen.body += buf.len() - keep;
+            buf.drain(..buf.len() - keep);
+        } else if let Some(lf) = buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=lf).collect();
+            let line = String::from_utf8_lossy(&line).trim_end().to_owned();
+            let reply: &[u8] = if line.starts_with("EHLO") {
+                b"250-mx.test\r\n250 8BITMIME\r\n"
+            } else if line == "DATA" {
+                in_body = true;
+                b"354 go ahead\r\n"
+            } else if line == "QUIT" {
+                b"221 bye\r\n"
+            } else {
+                b"250 ok\r\n"
+            };
+            seen.commands.push(line);
+            if stream.write_all(reply).is_err() {
+                return seen;
+            }
+            continue;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return seen,
+            Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// 4 MiB of body lines.
+fn big_message() -> Vec<u8> {
+    let mut message = b"From: a@x.org\r\nTo: b@y.org\r\nSubject: big\r\n\r\n".to_vec();
+    while message.len() < 4 << 20 {
+        message.extend_from_slice(
+            b"0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnop\r\n",
+        );
+    }
+    message
+}
+
+/// Checks the client's verdict on the premature-reply server and what the server saw.
+fn assert_not_delivered(result: Result<smtp_blocking::Refused, Error>, seen: &Seen) {
+    assert!(
+        result.is_err(),
+        "a 250 before the end of data counted as delivery: {result:?}"
+    );
+    let count = |prefix: &str| {
+        seen.commands
+            .iter()
+            .filter(|c| c.starts_with(prefix))
+            .count()
+    };
+    assert_eq!(count("MAIL FROM"), 1, "{seen:?}");
+    assert_eq!(count("DATA"), 1, "{seen:?}");
+    // The client stopped mid-body: the server never saw the end of data.
+    assert!(!seen.terminated, "{seen:?}");
+    assert!(seen.body < 4 << 20, "{seen:?}");
+}
+
+/// A reply to the end of data that arrives while the body is still being written is out of
+/// step: the transaction fails, and nothing is sent again.
+#[test]
+fn a_reply_before_the_end_of_data_is_not_delivery() {
+    let (port, server) = serve(|mut tcp| {
+        let seen = premature(&mut tcp);
+        let _ = tcp.shutdown(Shutdown::Both);
+        seen
+    });
+    let mut smtp = SmtpClient::builder()
+        .timeout(Duration::from_secs(10))
+        .connect("127.0.0.1", port)
+        .expect("connect");
+    let result = smtp.sendmail("a@x.org", &["b@y.org"], big_message().as_slice());
+    smtp.close();
+    let seen = server.join().expect("server thread").expect("a connection");
+    assert_not_delivered(result, &seen);
+}
+
+/// The same under TLS: the check for input between body writes reads complete records only.
+#[test]
+fn a_reply_before_the_end_of_data_is_not_delivery_under_tls() {
+    let (port, server) = serve(|tcp| {
+        let mut tls = localhost_acceptor().accept(tcp).ok()?;
+        let seen = premature(&mut tls);
+        let _ = tls.get_ref().shutdown(Shutdown::Both);
+        Some(seen)
+    });
+    let mut smtp = SmtpClient::builder()
+        .timeout(Duration::from_secs(10))
+        .tls(TlsMode::Implicit)
+        .danger_accept_invalid_certs(true)
+        .connect("127.0.0.1", port)
+        .expect("connect");
+    let result = smtp.sendmail("a@x.org", &["b@y.org"], big_message().as_slice());
+    smtp.close();
+    let seen = server
+        .join()
+        .expect("server thread")
+        .flatten()
+        .expect("a TLS connection");
+    assert_not_delivered(result, &seen);
 }
