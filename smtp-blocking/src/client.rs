@@ -471,7 +471,7 @@ impl SmtpClient {
             }
             #[cfg(unix)]
             Target::Unix(path) => {
-                let unix = UnixStream::connect(path)?;
+                let unix = connect_unix(path)?;
                 (Stream::new(unix), "localhost".to_owned(), None, true)
             }
             Target::Connected(stream, server_name) => (stream, server_name.to_owned(), None, false),
@@ -1417,21 +1417,42 @@ fn strip_brackets(host: &str) -> &str {
         .unwrap_or(host)
 }
 
-/// Connects to the first address of `host` that answers, each attempt bounded by `timeout`.
+/// Connects to the first address of `host` that answers, the whole connect (every address
+/// tried) bounded by `timeout`.
 fn connect_tcp(
     host: &str,
     port: u16,
     source: Option<SocketAddr>,
     timeout: Duration,
 ) -> Result<TcpStream> {
+    let deadline = Instant::now() + timeout;
+    let addrs = (host, port).to_socket_addrs()?;
+    connect_addrs(host, addrs, source, deadline)
+}
+
+/// Tries `addrs` in order until one answers, each attempt given what is left until `deadline`.
+fn connect_addrs(
+    host: &str,
+    addrs: impl IntoIterator<Item = SocketAddr>,
+    source: Option<SocketAddr>,
+    deadline: Instant,
+) -> Result<TcpStream> {
     let mut last = None;
-    for addr in (host, port).to_socket_addrs()? {
+    for addr in addrs {
         if source.is_some_and(|s| s.is_ipv4() != addr.is_ipv4()) {
             continue;
         }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            last = Some(io::Error::new(
+                ErrorKind::TimedOut,
+                format!("{host}: connect timed out"),
+            ));
+            break;
+        }
         let attempt = match source {
-            None => TcpStream::connect_timeout(&addr, timeout),
-            Some(source) => connect_from(source, addr, timeout),
+            None => TcpStream::connect_timeout(&addr, left),
+            Some(source) => connect_from(source, addr, left),
         };
         match attempt {
             Ok(stream) => return Ok(stream),
@@ -1444,6 +1465,21 @@ fn connect_tcp(
             format!("{host}: no usable address found"),
         )
     })))
+}
+
+/// Connects to the Unix socket at `path` without waiting, so that the connect is bounded
+/// whatever the listener does: one whose backlog is full fails at once (`EAGAIN` on Linux), as
+/// with the async adapters, rather than block until it accepts. (Local connects complete or
+/// fail at once; there is no handshake to wait for.)
+#[cfg(unix)]
+fn connect_unix(path: &Path) -> io::Result<UnixStream> {
+    use socket2::{Domain as SockDomain, SockAddr, Socket, Type};
+    let socket = Socket::new(SockDomain::UNIX, Type::STREAM, None)?;
+    let addr = SockAddr::unix(path)?;
+    socket.set_nonblocking(true)?;
+    socket.connect(&addr)?;
+    socket.set_nonblocking(false)?;
+    Ok(UnixStream::from(std::os::fd::OwnedFd::from(socket)))
 }
 
 fn connect_from(source: SocketAddr, addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
@@ -1534,6 +1570,45 @@ mod tests {
         assert!(is_loopback("::1".parse().expect("ip")));
         assert!(is_loopback("::ffff:127.0.0.1".parse().expect("ip")));
         assert!(!is_loopback("192.0.2.1".parse().expect("ip")));
+    }
+
+    /// A loopback listener that takes no more connections: its accept queue is full, so the
+    /// kernel drops further SYNs and a connect to it waits (`None`: could not fill it).
+    fn full_listener() -> Option<(socket2::Socket, SocketAddr, Vec<TcpStream>)> {
+        use socket2::{Domain as SockDomain, Socket, Type};
+        let socket = Socket::new(SockDomain::IPV4, Type::STREAM, None).ok()?;
+        let any: SocketAddr = "127.0.0.1:0".parse().ok()?;
+        socket.bind(&any.into()).ok()?;
+        socket.listen(0).ok()?;
+        let addr = socket.local_addr().ok()?.as_socket()?;
+        let mut queued = Vec::new();
+        for _ in 0..64 {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                Ok(s) => queued.push(s),
+                Err(_) => return Some((socket, addr, queued)),
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn the_connect_timeout_bounds_every_address_together() {
+        let mut listeners = Vec::new();
+        for _ in 0..6 {
+            let Some(full) = full_listener() else {
+                eprintln!("could not fill a listen backlog on this host: skipped");
+                return;
+            };
+            listeners.push(full);
+        }
+        let addrs: Vec<SocketAddr> = listeners.iter().map(|(_, addr, _)| *addr).collect();
+        let timeout = Duration::from_secs(1);
+        let start = Instant::now();
+        let result = connect_addrs("stalled.test", addrs, None, start + timeout);
+        let took = start.elapsed();
+        assert!(result.as_ref().is_err_and(Error::is_timeout), "{result:?}");
+        // Each of the six addresses given the whole second would take six.
+        assert!(took < timeout * 3, "the connect took {took:?}");
     }
 
     #[test]

@@ -1,16 +1,18 @@
 //! The blocking adapter's bounds against servers that stall in ways a per-read socket timeout
-//! does not see: a TLS handshake or a TLS record dribbled a byte at a time; and a server that
-//! answers the end of data before it was sent.
+//! does not see: a TLS handshake or a TLS record dribbled a byte at a time, a Unix listener
+//! whose backlog is full, and a server that answers the end of data before it was sent.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use native_tls::TlsStream;
 use smtp_blocking::{Error, SmtpClient, TlsMode};
+use smtp_tests::matrix::scenarios::unique_socket_path;
 use smtp_tests::server::localhost_acceptor;
 
 /// The client's timeout in every test here.
@@ -178,6 +180,52 @@ fn a_dribbled_tls_record_times_out() {
     });
     // The client left before the record was complete.
     assert_eq!(server.join().expect("server thread"), Some(false));
+}
+
+/// A Unix listener that never accepts and whose backlog is full: connecting fails (at once, as
+/// with the async adapters) instead of waiting for a slot.
+#[cfg(unix)]
+#[test]
+fn a_full_unix_backlog_fails_the_connect() {
+    let path: PathBuf = unique_socket_path("full-backlog");
+    let _ = std::fs::remove_file(&path);
+    let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+    // Non-blocking connects until the backlog refuses one (4097 on a default Linux).
+    let mut queued = Vec::new();
+    let full = loop {
+        if queued.len() > 20_000 {
+            break false;
+        }
+        match mio::net::UnixStream::connect(&path) {
+            Ok(s) => queued.push(s),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break true,
+            Err(e) => panic!("filling the backlog: {e}"),
+        }
+    };
+    assert!(full, "the backlog of {path:?} never filled");
+    let (tx, rx) = mpsc::channel();
+    let target = path.clone();
+    // A blocking connect would never return: watch it from here, with a bound.
+    thread::spawn(move || {
+        let start = Instant::now();
+        let result = SmtpClient::builder()
+            .timeout(TIMEOUT)
+            .lmtp(true)
+            .connect_unix(&target)
+            .map(drop);
+        let _ = tx.send((result, start.elapsed()));
+    });
+    let (result, took) = rx
+        .recv_timeout(BOUND * 2)
+        .expect("connecting to a full Unix backlog did not return");
+    assert!(
+        result.is_err(),
+        "connected to a listener that never accepts"
+    );
+    assert!(took < BOUND, "the connect took {took:?}");
+    drop(queued);
+    drop(listener);
+    let _ = std::fs::remove_file(&path);
 }
 
 /// What the premature-reply server saw.
