@@ -23,8 +23,9 @@ use native_tls::{HandshakeError, TlsConnector, TlsStream};
 /// # Deadlines
 ///
 /// Every wait of a blocking session is bounded by the core's deadlines
-/// ([`poll_timeout`](smtp_proto::Client::poll_timeout)): before each read and write the client
-/// sets the stream's read or write timeout to the time left (at least 1 ms), and a read or write
+/// ([`poll_timeout`](smtp_proto::Client::poll_timeout)): before each read and write of the
+/// stream (under TLS: each of the many inside one handshake or record) the client sets the
+/// stream's read or write timeout to the time left (at least 1 ms), and a read or write
 /// that times out must fail with [`ErrorKind::WouldBlock`] or [`ErrorKind::TimedOut`] (what
 /// std's sockets do). A stream that cannot time out must return an error from
 /// [`set_read_timeout`](Self::set_read_timeout) / [`set_write_timeout`](Self::set_write_timeout):
@@ -79,7 +80,7 @@ use native_tls::{HandshakeError, TlsConnector, TlsStream};
 ///         self.tcp.set_write_timeout(timeout)
 ///     }
 ///
-///     // Optional: lets STARTTLS check for plaintext behind the server's `220`.
+///     // Optional: lets the client read what has arrived without waiting.
 ///     fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
 ///         self.tcp.set_nonblocking(nonblocking)
 ///     }
@@ -95,11 +96,15 @@ pub trait Connection: Read + Write + Send + 'static {
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
 
     /// Switches non-blocking mode, as [`TcpStream::set_nonblocking`]. Optional: the client uses
-    /// it once per STARTTLS, right before the handshake, to read plaintext the server sent
-    /// behind its `220` (a sign of STARTTLS command injection, reported as
-    /// [`StartTlsInjection`](smtp_proto::Error::StartTlsInjection)). The default returns
-    /// [`ErrorKind::Unsupported`]: the check is then skipped, and such bytes make the TLS
-    /// handshake fail instead.
+    /// it to read what has already arrived without waiting, and switches back right after:
+    /// once per STARTTLS, right before the handshake, to catch plaintext the server sent behind
+    /// its `220` (a sign of STARTTLS command injection, reported as
+    /// [`StartTlsInjection`](smtp_proto::Error::StartTlsInjection)); and between the writes of
+    /// a message body, to catch a reply that comes before the end of data was sent (the
+    /// session then fails rather than take it for the reply to the whole message). The default
+    /// returns [`ErrorKind::Unsupported`]: the checks are then skipped; such plaintext makes the
+    /// TLS handshake fail instead, and an early reply is read after the whole body, as the
+    /// reply to it.
     fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         let _ = nonblocking;
         Err(ErrorKind::Unsupported.into())
