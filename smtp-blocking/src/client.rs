@@ -264,10 +264,6 @@ struct Session {
     io: Transport,
     server_name: String,
     read_buf: Box<[u8]>,
-    /// The socket's read and write timeouts as last set (`None`: unknown), so that a wait
-    /// that barely moved costs no `setsockopt` (see [`rearm`]).
-    read_armed: Option<Duration>,
-    write_armed: Option<Duration>,
 }
 
 /// A blocking SMTP/LMTP client with smtplib's repertoire.
@@ -475,7 +471,7 @@ impl SmtpClient {
             }
             #[cfg(unix)]
             Target::Unix(path) => {
-                let unix = UnixStream::connect(path)?;
+                let unix = connect_unix(path)?;
                 (Stream::new(unix), "localhost".to_owned(), None, true)
             }
             Target::Connected(stream, server_name) => (stream, server_name.to_owned(), None, false),
@@ -483,7 +479,7 @@ impl SmtpClient {
         let mut io = Transport::Plain(stream);
         if self.opts.tls == TlsMode::Implicit {
             let connector = self.connector()?;
-            io.upgrade(&connector, &server_name, connect_timeout)
+            io.upgrade(&connector, &server_name, Instant::now() + connect_timeout)
                 .map_err(|e| handshake_error(e, connect_timeout))?;
         }
         let hello_name = self
@@ -514,8 +510,6 @@ impl SmtpClient {
             io,
             server_name,
             read_buf: vec![0; READ_BUF].into_boxed_slice(),
-            read_armed: None,
-            write_armed: None,
         });
         self.drive(None, |_, event| match event {
             Some(Event::Ready) => Some(Ok(())),
@@ -1052,6 +1046,12 @@ impl SmtpClient {
             }
             self.transmit()?;
             let session = self.session.as_mut().ok_or(Error::NotConnected)?;
+            if fed && open_body.is_some() && !session.client.is_closed() {
+                // More body to come: a reply that arrived meanwhile must reach the core now
+                // (one to the end of data before it was written is out of step, and ends the
+                // session), not after the whole body, where it would pass for the real one.
+                feed_pending(session)?;
+            }
             if fed || session.client.is_closed() {
                 continue;
             }
@@ -1078,19 +1078,15 @@ impl SmtpClient {
             if session.client.poll_transmit(now).is_none() {
                 return Ok(());
             }
-            let wait = match session.client.poll_timeout() {
+            let deadline = match session.client.poll_timeout() {
                 Some(deadline) if deadline <= now => {
                     session.client.handle_timeout(now);
                     continue;
                 }
-                Some(deadline) => deadline - now,
-                None => default_wait,
+                Some(deadline) => deadline,
+                None => now + default_wait,
             };
-            if rearm(session.write_armed, wait) {
-                session.write_armed = None;
-                session.io.set_write_timeout(wait)?;
-                session.write_armed = Some(wait);
-            }
+            session.io.set_deadline(deadline)?;
             let Some(bytes) = session.client.poll_transmit(now) else {
                 return Ok(());
             };
@@ -1112,14 +1108,14 @@ impl SmtpClient {
     fn receive(&mut self, body_open: bool) -> Result<()> {
         let session = self.session.as_mut().ok_or(Error::NotConnected)?;
         let now = Instant::now();
-        let wait = match session.client.poll_timeout() {
+        let deadline = match session.client.poll_timeout() {
             Some(deadline) if deadline <= now => {
                 session.client.handle_timeout(now);
                 return Ok(());
             }
-            Some(deadline) => deadline - now,
+            Some(deadline) => deadline,
             None if session.client.is_busy() || body_open => {
-                session.client.config().timeouts.command
+                now + session.client.config().timeouts.command
             }
             None => {
                 return Err(Error::Io(io::Error::other(
@@ -1127,11 +1123,7 @@ impl SmtpClient {
                 )))
             }
         };
-        if rearm(session.read_armed, wait) {
-            session.read_armed = None;
-            session.io.set_read_timeout(wait)?;
-            session.read_armed = Some(wait);
-        }
+        session.io.set_deadline(deadline)?;
         match session.io.read(&mut session.read_buf) {
             Ok(0) => session.client.handle_eof(Instant::now()),
             Ok(n) => {
@@ -1158,24 +1150,17 @@ impl SmtpClient {
         }
         // Plaintext that already arrived behind the `220` must reach the core (which ends the
         // session), never the TLS layer.
-        let pending = session.io.read_pending(&mut session.read_buf)?;
-        if pending > 0 {
-            let bytes = session.read_buf.get(..pending).unwrap_or_default();
-            session.client.handle_input(bytes, Instant::now());
+        if feed_pending(session)? {
             return Ok(());
         }
-        let now = Instant::now();
-        let wait = session
+        let deadline = session
             .client
             .poll_timeout()
-            .map_or(command, |d| d.saturating_duration_since(now));
+            .unwrap_or_else(|| Instant::now() + command);
         session
             .io
-            .upgrade(&connector, &session.server_name, wait)
+            .upgrade(&connector, &session.server_name, deadline)
             .map_err(|e| handshake_error(e, command))?;
-        // The handshake set the socket's timeouts.
-        session.read_armed = None;
-        session.write_armed = None;
         session.client.handle_tls_established(Instant::now());
         Ok(())
     }
@@ -1318,16 +1303,6 @@ pub fn envelope<'a>(from: &str, to: impl IntoIterator<Item = &'a str>) -> Result
     Ok(Envelope::new(from, to))
 }
 
-/// Whether the socket timeout must be set again for a wait of `wanted`: not when the one set
-/// (`armed`) is within 1/64 of it (at most 50 ms). One `setsockopt` before every read and write
-/// would double the system calls of a small message; a timeout this much early only makes the
-/// loop wait again (the core ignores a timeout before its deadline), this much late is noise
-/// against RFC 5321's minutes.
-fn rearm(armed: Option<Duration>, wanted: Duration) -> bool {
-    let slack = (wanted / 64).min(Duration::from_millis(50));
-    armed.is_none_or(|armed| armed.abs_diff(wanted) > slack)
-}
-
 fn read_retrying(source: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
     loop {
         match source.read(buf) {
@@ -1355,10 +1330,8 @@ fn is_disconnect(e: &io::Error) -> bool {
 /// `421` or `554`), briefly, then report the end of stream.
 fn drain_after_write_failure(session: &mut Session) {
     let until = Instant::now() + DRAIN_AFTER_WRITE_FAILURE;
-    session.read_armed = None;
     while !session.client.is_closed() {
-        let now = Instant::now();
-        if now >= until || session.io.set_read_timeout(until - now).is_err() {
+        if Instant::now() >= until || session.io.set_deadline(until).is_err() {
             break;
         }
         match session.io.read(&mut session.read_buf) {
@@ -1372,6 +1345,28 @@ fn drain_after_write_failure(session: &mut Session) {
         }
     }
     session.client.handle_eof(Instant::now());
+}
+
+/// Feeds the core whatever input has already arrived, without waiting; whether there was any
+/// (or the end of the stream).
+fn feed_pending(session: &mut Session) -> Result<bool> {
+    match session.io.read_pending(&mut session.read_buf) {
+        Ok(None) => Ok(false),
+        Ok(Some(0)) => {
+            session.client.handle_eof(Instant::now());
+            Ok(true)
+        }
+        Ok(Some(n)) => {
+            let bytes = session.read_buf.get(..n).unwrap_or_default();
+            session.client.handle_input(bytes, Instant::now());
+            Ok(true)
+        }
+        Err(e) if is_disconnect(&e) => {
+            session.client.handle_eof(Instant::now());
+            Ok(true)
+        }
+        Err(e) => Err(Error::Io(e)),
+    }
 }
 
 fn handshake_error(e: HandshakeFailure, after: Duration) -> Error {
@@ -1422,21 +1417,42 @@ fn strip_brackets(host: &str) -> &str {
         .unwrap_or(host)
 }
 
-/// Connects to the first address of `host` that answers, each attempt bounded by `timeout`.
+/// Connects to the first address of `host` that answers, the whole connect (every address
+/// tried) bounded by `timeout`.
 fn connect_tcp(
     host: &str,
     port: u16,
     source: Option<SocketAddr>,
     timeout: Duration,
 ) -> Result<TcpStream> {
+    let deadline = Instant::now() + timeout;
+    let addrs = (host, port).to_socket_addrs()?;
+    connect_addrs(host, addrs, source, deadline)
+}
+
+/// Tries `addrs` in order until one answers, each attempt given what is left until `deadline`.
+fn connect_addrs(
+    host: &str,
+    addrs: impl IntoIterator<Item = SocketAddr>,
+    source: Option<SocketAddr>,
+    deadline: Instant,
+) -> Result<TcpStream> {
     let mut last = None;
-    for addr in (host, port).to_socket_addrs()? {
+    for addr in addrs {
         if source.is_some_and(|s| s.is_ipv4() != addr.is_ipv4()) {
             continue;
         }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            last = Some(io::Error::new(
+                ErrorKind::TimedOut,
+                format!("{host}: connect timed out"),
+            ));
+            break;
+        }
         let attempt = match source {
-            None => TcpStream::connect_timeout(&addr, timeout),
-            Some(source) => connect_from(source, addr, timeout),
+            None => TcpStream::connect_timeout(&addr, left),
+            Some(source) => connect_from(source, addr, left),
         };
         match attempt {
             Ok(stream) => return Ok(stream),
@@ -1449,6 +1465,21 @@ fn connect_tcp(
             format!("{host}: no usable address found"),
         )
     })))
+}
+
+/// Connects to the Unix socket at `path` without waiting, so that the connect is bounded
+/// whatever the listener does: one whose backlog is full fails at once (`EAGAIN` on Linux), as
+/// with the async adapters, rather than block until it accepts. (Local connects complete or
+/// fail at once; there is no handshake to wait for.)
+#[cfg(unix)]
+fn connect_unix(path: &Path) -> io::Result<UnixStream> {
+    use socket2::{Domain as SockDomain, SockAddr, Socket, Type};
+    let socket = Socket::new(SockDomain::UNIX, Type::STREAM, None)?;
+    let addr = SockAddr::unix(path)?;
+    socket.set_nonblocking(true)?;
+    socket.connect(&addr)?;
+    socket.set_nonblocking(false)?;
+    Ok(UnixStream::from(std::os::fd::OwnedFd::from(socket)))
 }
 
 fn connect_from(source: SocketAddr, addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
@@ -1466,6 +1497,7 @@ fn connect_from(source: SocketAddr, addr: SocketAddr, timeout: Duration) -> io::
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::rearm;
 
     #[test]
     fn the_client_can_move_between_threads() {
@@ -1538,6 +1570,45 @@ mod tests {
         assert!(is_loopback("::1".parse().expect("ip")));
         assert!(is_loopback("::ffff:127.0.0.1".parse().expect("ip")));
         assert!(!is_loopback("192.0.2.1".parse().expect("ip")));
+    }
+
+    /// A loopback listener that takes no more connections: its accept queue is full, so the
+    /// kernel drops further SYNs and a connect to it waits (`None`: could not fill it).
+    fn full_listener() -> Option<(socket2::Socket, SocketAddr, Vec<TcpStream>)> {
+        use socket2::{Domain as SockDomain, Socket, Type};
+        let socket = Socket::new(SockDomain::IPV4, Type::STREAM, None).ok()?;
+        let any: SocketAddr = "127.0.0.1:0".parse().ok()?;
+        socket.bind(&any.into()).ok()?;
+        socket.listen(0).ok()?;
+        let addr = socket.local_addr().ok()?.as_socket()?;
+        let mut queued = Vec::new();
+        for _ in 0..64 {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                Ok(s) => queued.push(s),
+                Err(_) => return Some((socket, addr, queued)),
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn the_connect_timeout_bounds_every_address_together() {
+        let mut listeners = Vec::new();
+        for _ in 0..6 {
+            let Some(full) = full_listener() else {
+                eprintln!("could not fill a listen backlog on this host: skipped");
+                return;
+            };
+            listeners.push(full);
+        }
+        let addrs: Vec<SocketAddr> = listeners.iter().map(|(_, addr, _)| *addr).collect();
+        let timeout = Duration::from_secs(1);
+        let start = Instant::now();
+        let result = connect_addrs("stalled.test", addrs, None, start + timeout);
+        let took = start.elapsed();
+        assert!(result.as_ref().is_err_and(Error::is_timeout), "{result:?}");
+        // Each of the six addresses given the whole second would take six.
+        assert!(took < timeout * 3, "the connect took {took:?}");
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! The byte pipe under a session: a [`Connection`] (TCP, a Unix socket or the caller's own
 //! stream), optionally wrapped in TLS.
 
+use std::cell::Cell;
 use std::fmt;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use native_tls::{HandshakeError, TlsConnector, TlsStream};
 
@@ -22,8 +23,9 @@ use native_tls::{HandshakeError, TlsConnector, TlsStream};
 /// # Deadlines
 ///
 /// Every wait of a blocking session is bounded by the core's deadlines
-/// ([`poll_timeout`](smtp_proto::Client::poll_timeout)): before each read and write the client
-/// sets the stream's read or write timeout to the time left (at least 1 ms), and a read or write
+/// ([`poll_timeout`](smtp_proto::Client::poll_timeout)): before each read and write of the
+/// stream (under TLS: each of the many inside one handshake or record) the client sets the
+/// stream's read or write timeout to the time left (at least 1 ms), and a read or write
 /// that times out must fail with [`ErrorKind::WouldBlock`] or [`ErrorKind::TimedOut`] (what
 /// std's sockets do). A stream that cannot time out must return an error from
 /// [`set_read_timeout`](Self::set_read_timeout) / [`set_write_timeout`](Self::set_write_timeout):
@@ -78,7 +80,7 @@ use native_tls::{HandshakeError, TlsConnector, TlsStream};
 ///         self.tcp.set_write_timeout(timeout)
 ///     }
 ///
-///     // Optional: lets STARTTLS check for plaintext behind the server's `220`.
+///     // Optional: lets the client read what has arrived without waiting.
 ///     fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
 ///         self.tcp.set_nonblocking(nonblocking)
 ///     }
@@ -94,11 +96,15 @@ pub trait Connection: Read + Write + Send + 'static {
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
 
     /// Switches non-blocking mode, as [`TcpStream::set_nonblocking`]. Optional: the client uses
-    /// it once per STARTTLS, right before the handshake, to read plaintext the server sent
-    /// behind its `220` (a sign of STARTTLS command injection, reported as
-    /// [`StartTlsInjection`](smtp_proto::Error::StartTlsInjection)). The default returns
-    /// [`ErrorKind::Unsupported`]: the check is then skipped, and such bytes make the TLS
-    /// handshake fail instead.
+    /// it to read what has already arrived without waiting, and switches back right after:
+    /// once per STARTTLS, right before the handshake, to catch plaintext the server sent behind
+    /// its `220` (a sign of STARTTLS command injection, reported as
+    /// [`StartTlsInjection`](smtp_proto::Error::StartTlsInjection)); and between the writes of
+    /// a message body, to catch a reply that comes before the end of data was sent (the
+    /// session then fails rather than take it for the reply to the whole message). The default
+    /// returns [`ErrorKind::Unsupported`]: the checks are then skipped; such plaintext makes the
+    /// TLS handshake fail instead, and an early reply is read after the whole body, as the
+    /// reply to it.
     fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         let _ = nonblocking;
         Err(ErrorKind::Unsupported.into())
@@ -168,34 +174,153 @@ impl<C: Connection + ?Sized> Connection for Box<C> {
     }
 }
 
-/// A connected stream, before any TLS.
-pub(crate) struct Stream(Box<dyn Connection>);
+/// A connected stream, before any TLS, that bounds every read and write by one deadline.
+///
+/// TLS makes many reads and writes of the stream inside one handshake or one record; a socket
+/// timeout set once per wait would bound each of them, not the wait, and a peer dribbling its
+/// bytes could stretch a wait without end. So the deadline lives here, under the TLS layer:
+/// each read and write re-arms the connection's timeout to what is left of it, and fails with
+/// [`ErrorKind::TimedOut`] once it has passed.
+pub(crate) struct Stream {
+    connection: Box<dyn Connection>,
+    /// When the current wait ends (`None`: no bound from here; the connection's own timeouts,
+    /// if any, apply).
+    deadline: Cell<Option<Instant>>,
+    /// The connection's read and write timeouts as last set (`None`: unknown), so that a read
+    /// or write that follows another closely costs no `setsockopt` (see [`rearm`]).
+    read_armed: Cell<Option<Duration>>,
+    write_armed: Cell<Option<Duration>>,
+    /// Whether the connection is in non-blocking mode ([`Transport::read_pending`]): reads and
+    /// writes then pass straight through.
+    nonblocking: Cell<bool>,
+}
 
 impl Stream {
     pub(crate) fn new(connection: impl Connection) -> Self {
-        Self(Box::new(connection))
+        Self {
+            connection: Box::new(connection),
+            deadline: Cell::new(None),
+            read_armed: Cell::new(None),
+            write_armed: Cell::new(None),
+            nonblocking: Cell::new(false),
+        }
     }
+
+    /// Bounds every following read and write by `deadline`, until the next call.
+    pub(crate) fn set_deadline(&self, deadline: Instant) {
+        self.deadline.set(Some(deadline));
+    }
+
+    /// Sets the timeout of one direction to what is left of the deadline (`Ok(false)`: no
+    /// deadline set), or fails with [`ErrorKind::TimedOut`] when it has passed.
+    fn arm(&self, direction: Direction) -> io::Result<bool> {
+        let Some(deadline) = self.deadline.get() else {
+            return Ok(false);
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(deadline_passed());
+        }
+        let left = clamp_timeout(left);
+        let armed = match direction {
+            Direction::Read => &self.read_armed,
+            Direction::Write => &self.write_armed,
+        };
+        if rearm(armed.get(), left) {
+            armed.set(None);
+            match direction {
+                Direction::Read => self.connection.set_read_timeout(Some(left))?,
+                Direction::Write => self.connection.set_write_timeout(Some(left))?,
+            }
+            armed.set(Some(left));
+        }
+        Ok(true)
+    }
+
+    /// Whether a read or write that timed out must be tried again: the connection's timeout
+    /// (armed up to [`rearm`]'s slack early) ended before the deadline.
+    fn again(&self, e: &io::Error) -> bool {
+        is_timeout(e)
+            && self
+                .deadline
+                .get()
+                .is_some_and(|deadline| Instant::now() < deadline)
+    }
+
+    /// Switches the connection's non-blocking mode.
+    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.connection.set_nonblocking(nonblocking)?;
+        self.nonblocking.set(nonblocking);
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Direction {
+    Read,
+    Write,
+}
+
+fn deadline_passed() -> io::Error {
+    io::Error::new(ErrorKind::TimedOut, "the deadline passed")
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
+/// Whether the socket timeout must be set again for a wait of `wanted`: not when the one set
+/// (`armed`) is within 1/64 of it (at most 50 ms). One `setsockopt` before every read and write
+/// would double the system calls of a small message; a timeout this much early only makes the
+/// stream wait again, this much late is noise against RFC 5321's minutes.
+pub(crate) fn rearm(armed: Option<Duration>, wanted: Duration) -> bool {
+    let slack = (wanted / 64).min(Duration::from_millis(50));
+    armed.is_none_or(|armed| armed.abs_diff(wanted) > slack)
 }
 
 impl fmt::Debug for Stream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Stream")
+        f.debug_struct("Stream")
+            .field("deadline", &self.deadline.get())
+            .finish_non_exhaustive()
     }
 }
 
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf)
+        if self.nonblocking.get() {
+            return self.connection.read(buf);
+        }
+        loop {
+            let bounded = self.arm(Direction::Read)?;
+            match self.connection.read(buf) {
+                Err(e) if bounded && self.again(&e) => {}
+                Err(e) if bounded && is_timeout(&e) => return Err(deadline_passed()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                other => return other,
+            }
+        }
     }
 }
 
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf)
+        if self.nonblocking.get() {
+            return self.connection.write(buf);
+        }
+        loop {
+            let bounded = self.arm(Direction::Write)?;
+            match self.connection.write(buf) {
+                Err(e) if bounded && self.again(&e) => {}
+                Err(e) if bounded && is_timeout(&e) => return Err(deadline_passed()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                other => return other,
+            }
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
+        self.connection.flush()
     }
 }
 
@@ -225,50 +350,48 @@ pub(crate) fn clamp_timeout(d: Duration) -> Duration {
 }
 
 impl Transport {
-    fn connection(&self) -> Option<&dyn Connection> {
+    fn stream(&self) -> Option<&Stream> {
         match self {
-            Self::Plain(s) => Some(&*s.0),
-            Self::Tls(t) => Some(&*t.get_ref().0),
+            Self::Plain(s) => Some(s),
+            Self::Tls(t) => Some(t.get_ref()),
             Self::Poisoned => None,
         }
     }
 
-    /// Sets the socket's read timeout (clamped to at least 1 ms).
-    pub(crate) fn set_read_timeout(&self, d: Duration) -> io::Result<()> {
-        let connection = self.connection().ok_or_else(poisoned)?;
-        connection.set_read_timeout(Some(clamp_timeout(d)))
+    /// Bounds every following read and write, TLS records and handshake included, by
+    /// `deadline`: past it they fail with [`ErrorKind::TimedOut`].
+    pub(crate) fn set_deadline(&self, deadline: Instant) -> io::Result<()> {
+        self.stream().ok_or_else(poisoned)?.set_deadline(deadline);
+        Ok(())
     }
 
-    /// Sets the socket's write timeout (clamped to at least 1 ms).
-    pub(crate) fn set_write_timeout(&self, d: Duration) -> io::Result<()> {
-        let connection = self.connection().ok_or_else(poisoned)?;
-        connection.set_write_timeout(Some(clamp_timeout(d)))
-    }
-
-    /// Reads whatever has already arrived on a plain stream, without waiting (0: nothing, or a
-    /// connection that cannot tell without waiting).
-    pub(crate) fn read_pending(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Self::Plain(stream) = self else {
-            return Ok(0);
-        };
-        match stream.0.set_nonblocking(true) {
-            Err(e) if e.kind() == ErrorKind::Unsupported => return Ok(0),
+    /// Reads whatever has already arrived, without waiting: `None` when nothing has (under
+    /// TLS: no complete record), or when the connection cannot tell without waiting (its
+    /// [`Connection::set_nonblocking`] is unsupported); `Some(0)` at the end of the stream.
+    pub(crate) fn read_pending(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let stream = self.stream().ok_or_else(poisoned)?;
+        match stream.set_nonblocking(true) {
+            Err(e) if e.kind() == ErrorKind::Unsupported => return Ok(None),
             other => other?,
         }
-        let result = match stream.read(buf) {
-            Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(0),
-            other => other,
+        let result = loop {
+            match self.read(buf) {
+                Ok(n) => break Ok(Some(n)),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break Ok(None),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
         };
-        stream.0.set_nonblocking(false)?;
+        self.stream().ok_or_else(poisoned)?.set_nonblocking(false)?;
         result
     }
 
-    /// Wraps the plain stream in TLS for `server_name`, the handshake bounded by `timeout`.
+    /// Wraps the plain stream in TLS for `server_name`, the handshake bounded by `deadline`.
     pub(crate) fn upgrade(
         &mut self,
         connector: &TlsConnector,
         server_name: &str,
-        timeout: Duration,
+        deadline: Instant,
     ) -> Result<(), HandshakeFailure> {
         let stream = match std::mem::replace(self, Self::Poisoned) {
             Self::Plain(stream) => stream,
@@ -279,29 +402,52 @@ impl Transport {
                 )));
             }
         };
-        stream
-            .0
-            .set_read_timeout(Some(clamp_timeout(timeout)))
-            .and_then(|()| stream.0.set_write_timeout(Some(clamp_timeout(timeout))))
-            .map_err(HandshakeFailure::Io)?;
+        stream.set_deadline(deadline);
+        // A connection that cannot time out fails here, as an I/O error, not inside OpenSSL.
+        if let Err(e) = stream
+            .arm(Direction::Read)
+            .and_then(|_| stream.arm(Direction::Write))
+        {
+            return Err(if is_timeout(&e) {
+                HandshakeFailure::Timeout
+            } else {
+                HandshakeFailure::Io(e)
+            });
+        }
         match connector.connect(server_name, stream) {
             Ok(tls) => {
                 *self = Self::Tls(Box::new(tls));
                 Ok(())
             }
-            // With a socket timeout set, a stalled handshake surfaces as WouldBlock: never retry.
+            // The stream fails with `TimedOut` past the deadline, which OpenSSL reports as a
+            // failure; another back end may report it as `WouldBlock`. Never retry.
             Err(HandshakeError::WouldBlock(_)) => Err(HandshakeFailure::Timeout),
+            Err(HandshakeError::Failure(e)) if timed_out(&e) || Instant::now() >= deadline => {
+                Err(HandshakeFailure::Timeout)
+            }
             Err(HandshakeError::Failure(e)) => Err(HandshakeFailure::Tls(e)),
         }
     }
 
     /// Closes the connection (no TLS close_notify: the session is over either way).
     pub(crate) fn shutdown(&self) {
-        if let Some(c) = self.connection() {
+        if let Some(s) = self.stream() {
             // Best effort: the peer may already be gone.
-            let _ = c.shutdown();
+            let _ = s.connection.shutdown();
         }
     }
+}
+
+/// Whether a TLS error was caused by the stream timing out.
+fn timed_out(e: &native_tls::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if cause.downcast_ref::<io::Error>().is_some_and(is_timeout) {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 fn poisoned() -> io::Error {
