@@ -1149,9 +1149,15 @@ impl SmtpClient {
             return Ok(());
         }
         // Plaintext that already arrived behind the `220` must reach the core (which ends the
-        // session), never the TLS layer.
-        if feed_pending(session)? {
-            return Ok(());
+        // session), never the TLS layer. An end of stream is left to the handshake, which then
+        // fails as a TLS error: whether the close arrived before this check or during the
+        // handshake, one outcome.
+        if let Ok(Some(n)) = session.io.read_pending(&mut session.read_buf) {
+            if n > 0 {
+                let bytes = session.read_buf.get(..n).unwrap_or_default();
+                session.client.handle_input(bytes, Instant::now());
+                return Ok(());
+            }
         }
         let deadline = session
             .client
@@ -1477,7 +1483,17 @@ fn connect_unix(path: &Path) -> io::Result<UnixStream> {
     let socket = Socket::new(SockDomain::UNIX, Type::STREAM, None)?;
     let addr = SockAddr::unix(path)?;
     socket.set_nonblocking(true)?;
-    socket.connect(&addr)?;
+    match socket.connect(&addr) {
+        // Linux: the listener's backlog is full. Not a timeout (nothing was waited for): the
+        // server is not taking connections, as the async adapters report it too.
+        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+            return Err(io::Error::new(
+                ErrorKind::ConnectionRefused,
+                format!("{}: the listener's backlog is full ({e})", path.display()),
+            ))
+        }
+        other => other?,
+    }
     socket.set_nonblocking(false)?;
     Ok(UnixStream::from(std::os::fd::OwnedFd::from(socket)))
 }

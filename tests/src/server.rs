@@ -24,7 +24,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 #[cfg(unix)]
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -1255,4 +1255,92 @@ fn strip_prefix_ci<'s>(s: &'s str, prefix: &str) -> Option<&'s str> {
     head.eq_ignore_ascii_case(prefix)
         .then(|| s.get(prefix.len()..))
         .flatten()
+}
+
+/// A socket that writes one byte per call, after a pause (none while the pause is zero): a
+/// server that dribbles, under TLS or not.
+pub struct Dribble {
+    tcp: TcpStream,
+    /// The pause before each byte, in microseconds.
+    pause_us: Arc<AtomicU64>,
+}
+
+impl Dribble {
+    /// Wraps `tcp`; returns the pause as a handle that changes it while the stream is in use.
+    pub fn new(tcp: TcpStream, pause: Duration) -> (Self, Arc<AtomicU64>) {
+        let pause_us = Arc::new(AtomicU64::new(micros(pause)));
+        let dribble = Self {
+            tcp,
+            pause_us: Arc::clone(&pause_us),
+        };
+        (dribble, pause_us)
+    }
+}
+
+/// `d` in microseconds, as [`Dribble`] takes its pause.
+pub fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+impl Read for Dribble {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.tcp.read(buf)
+    }
+}
+
+impl Write for Dribble {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let pause = Duration::from_micros(self.pause_us.load(Ordering::Relaxed));
+        if pause.is_zero() {
+            return self.tcp.write(buf);
+        }
+        thread::sleep(pause);
+        self.tcp.write(buf.get(..1).unwrap_or_default())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
+/// A Unix listener that never accepts, its backlog filled with non-blocking connections, so
+/// that the next connect cannot complete: drop it to free the path.
+#[cfg(unix)]
+pub struct FullUnixListener {
+    /// The socket's path.
+    pub path: PathBuf,
+    _listener: UnixListener,
+    _queued: Vec<mio::net::UnixStream>,
+}
+
+#[cfg(unix)]
+impl FullUnixListener {
+    /// Binds `path` and connects until the backlog refuses (4,097 on a default Linux).
+    pub fn bind(path: PathBuf) -> io::Result<Self> {
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path)?;
+        let mut queued = Vec::new();
+        loop {
+            if queued.len() > 20_000 {
+                return Err(io::Error::other("the backlog never filled"));
+            }
+            match mio::net::UnixStream::connect(&path) {
+                Ok(s) => queued.push(s),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Self {
+            path,
+            _listener: listener,
+            _queued: queued,
+        })
+    }
+}
+
+#[cfg(unix)]
+impl Drop for FullUnixListener {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }

@@ -2,18 +2,17 @@
 //! does not see: a TLS handshake or a TLS record dribbled a byte at a time, a Unix listener
 //! whose backlog is full, and a server that answers the end of data before it was sent.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use native_tls::TlsStream;
 use smtp_blocking::{Error, SmtpClient, TlsMode};
 use smtp_tests::matrix::scenarios::unique_socket_path;
-use smtp_tests::server::localhost_acceptor;
+use smtp_tests::server::{localhost_acceptor, micros, Dribble, FullUnixListener};
 
 /// The client's timeout in every test here.
 const TIMEOUT: Duration = Duration::from_secs(1);
@@ -24,49 +23,6 @@ const BOUND: Duration = Duration::from_secs(5);
 const DRIBBLE: Duration = Duration::from_millis(20);
 /// How long a server thread waits for its client.
 const SERVER_LIMIT: Duration = Duration::from_secs(60);
-
-/// A socket that writes one byte per call, after a pause (none while the pause is zero).
-struct Dribble {
-    tcp: TcpStream,
-    /// The pause before each byte, in microseconds.
-    pause_us: Arc<AtomicU64>,
-}
-
-impl Dribble {
-    fn new(tcp: TcpStream, pause: Duration) -> (Self, Arc<AtomicU64>) {
-        let pause_us = Arc::new(AtomicU64::new(micros(pause)));
-        let dribble = Self {
-            tcp,
-            pause_us: Arc::clone(&pause_us),
-        };
-        (dribble, pause_us)
-    }
-}
-
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
-impl Read for Dribble {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.tcp.read(buf)
-    }
-}
-
-impl Write for Dribble {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let pause = Duration::from_micros(self.pause_us.load(Ordering::Relaxed));
-        if pause.is_zero() {
-            return self.tcp.write(buf);
-        }
-        thread::sleep(pause);
-        self.tcp.write(buf.get(..1).unwrap_or_default())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.tcp.flush()
-    }
-}
 
 /// A one-connection server on 127.0.0.1 running `script` on the accepted socket.
 fn serve<T: Send + 'static>(
@@ -187,22 +143,8 @@ fn a_dribbled_tls_record_times_out() {
 #[cfg(unix)]
 #[test]
 fn a_full_unix_backlog_fails_the_connect() {
-    let path: PathBuf = unique_socket_path("full-backlog");
-    let _ = std::fs::remove_file(&path);
-    let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
-    // Non-blocking connects until the backlog refuses one (4097 on a default Linux).
-    let mut queued = Vec::new();
-    let full = loop {
-        if queued.len() > 20_000 {
-            break false;
-        }
-        match mio::net::UnixStream::connect(&path) {
-            Ok(s) => queued.push(s),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break true,
-            Err(e) => panic!("filling the backlog: {e}"),
-        }
-    };
-    assert!(full, "the backlog of {path:?} never filled");
+    let full = FullUnixListener::bind(unique_socket_path("full-backlog")).expect("full backlog");
+    let path = full.path.clone();
     let (tx, rx) = mpsc::channel();
     let target = path.clone();
     // A blocking connect would never return: watch it from here, with a bound.
@@ -223,9 +165,7 @@ fn a_full_unix_backlog_fails_the_connect() {
         "connected to a listener that never accepts"
     );
     assert!(took < BOUND, "the connect took {took:?}");
-    drop(queued);
-    drop(listener);
-    let _ = std::fs::remove_file(&path);
+    drop(full);
 }
 
 /// What the premature-reply server saw.

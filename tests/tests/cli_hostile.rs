@@ -4,9 +4,13 @@
 //! terminal raw. Each case runs the release-like black-box path: the real executable against a
 //! byte-level scripted server ([`smtp_tests::cli::raw`]).
 
+use std::io::Write;
+use std::net::TcpStream;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use smtp_tests::cli::*;
+use smtp_tests::server::{localhost_acceptor, micros, Dribble, FullUnixListener};
 
 /// The final `250` and an unsolicited reply in one segment: the message is delivered and the
 /// run says so (0, `ok`, `sent: 1`), whatever the extra reply is, over SMTP and LMTP.
@@ -241,5 +245,138 @@ fn maximal_refusals_for_many_recipients_keep_memory_bounded() {
         eprintln!("{rt}: peak RSS {peak} KiB");
         assert!(peak < 32 * 1024, "{}: peak RSS {peak} KiB", out.what);
         server.seen();
+    });
+}
+
+/// The server side of `raw`'s connection as a plain socket (for wrapping it).
+fn take_tcp(c: &mut RawConn) -> Option<TcpStream> {
+    match std::mem::replace(&mut c.stream, RawStream::Gone) {
+        RawStream::Plain(tcp) => Some(tcp),
+        _ => None,
+    }
+}
+
+/// `--timeout` bounds a TLS handshake (implicit TLS, and after STARTTLS) and a TLS record as a
+/// whole, whatever the server dribbles: 12 in about one timeout on every runtime (the blocking
+/// client waited up to the timeout again for each read inside OpenSSL: tens of seconds).
+#[test]
+fn a_dribbled_tls_handshake_or_record_times_out_in_time() {
+    for case in [
+        "implicit handshake",
+        "starttls handshake",
+        "greeting record",
+    ] {
+        each_runtime(|rt| {
+            let server = raw(move |c| {
+                if case == "starttls handshake" {
+                    c.send(b"220 mx.test\r\n");
+                    c.expect("EHLO");
+                    c.send(b"250-mx.test\r\n250 STARTTLS\r\n");
+                    c.expect("STARTTLS");
+                    c.send(b"220 go ahead\r\n");
+                }
+                let Some(tcp) = take_tcp(c) else { return };
+                let pause = Duration::from_millis(20);
+                let first = if case == "greeting record" {
+                    Duration::ZERO
+                } else {
+                    pause
+                };
+                let (dribble, knob) = Dribble::new(tcp, first);
+                let Ok(mut tls) = localhost_acceptor().accept(dribble) else {
+                    return;
+                };
+                // One TLS record of ~1 KB, a byte every 20 ms.
+                knob.store(micros(pause), Ordering::Relaxed);
+                let greeting = format!("220 {}\r\n", "x".repeat(1000));
+                let _ = tls.write_all(greeting.as_bytes());
+            });
+            let tls = if case == "starttls handshake" {
+                "starttls-required"
+            } else {
+                "implicit"
+            };
+            let out = send(
+                &server.addr,
+                rt,
+                &["--tls", tls, "--insecure", "--timeout", "1"],
+                MSG,
+            );
+            out.assert_code(12);
+            out.assert_within(Duration::from_secs(5));
+            drop(server);
+        });
+    }
+}
+
+/// A Unix listener whose backlog is full: the connect fails promptly, the same way on every
+/// runtime (the blocking client waited forever).
+#[test]
+fn a_full_unix_backlog_fails_the_connect_on_every_runtime() {
+    each_runtime(|rt| {
+        let path = smtp_tests::matrix::scenarios::unique_socket_path(&format!("cli-full-{rt}"));
+        let full = FullUnixListener::bind(path).expect("full backlog");
+        let server = full.path.to_string_lossy().into_owned();
+        let out = send(&server, rt, &["--lmtp", "--timeout", "1"], MSG);
+        out.assert_code(3);
+        out.assert_within(Duration::from_secs(5));
+    });
+}
+
+/// `220` to STARTTLS, then the server closes at once: one cause, one outcome (11, a failed
+/// handshake) on every runtime, every time (the async clients said 9 or 11 by a race).
+#[test]
+fn starttls_220_then_close_gives_one_outcome() {
+    each_runtime(|rt| {
+        for _ in 0..10 {
+            let server = raw(|c| {
+                c.send(b"220 mx.test\r\n");
+                c.expect("EHLO");
+                c.send(b"250-mx.test\r\n250 STARTTLS\r\n");
+                c.expect("STARTTLS");
+                c.send(b"220 go ahead\r\n");
+                c.close();
+            });
+            let out = send(&server.addr, rt, &["--tls", "starttls-required"], MSG);
+            out.assert_code(11);
+            drop(server);
+        }
+    });
+}
+
+/// The largest EHLO reply within the parser's limits (511 `AUTH` lines of 1,600 distinct
+/// names, ~4 MB): the client still sends its message in about the time the bytes take (it
+/// spent minutes merging the names, with no timeout running).
+#[test]
+fn the_largest_ehlo_reply_costs_linear_time() {
+    let mut ehlo = b"250-mx.test\r\n".to_vec();
+    let mut i = 0usize;
+    for line in 1..512 {
+        ehlo.extend_from_slice(if line == 511 {
+            b"250 AUTH"
+        } else {
+            b"250-AUTH"
+        });
+        for _ in 0..1600 {
+            let mut n = i;
+            ehlo.push(b' ');
+            for _ in 0..4 {
+                ehlo.push(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[n % 36]);
+                n /= 36;
+            }
+            i += 1;
+        }
+        ehlo.extend_from_slice(b"\r\n");
+    }
+    each_runtime(|rt| {
+        let ehlo = ehlo.clone();
+        let server = raw(move |c| {
+            c.send(b"220 mx.test\r\n");
+            c.serve(&ehlo);
+        });
+        let out = send(&server.addr, rt, &["--timeout", "10"], MSG);
+        out.assert_code(0);
+        out.assert_within(Duration::from_secs(20));
+        assert!(server.seen().contains("\r\n.\r\n"));
     });
 }
