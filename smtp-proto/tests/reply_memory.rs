@@ -100,3 +100,28 @@ fn a_thousand_maximal_refusals_keep_a_bounded_report() {
     assert_eq!(refused[0].1.as_bytes().len(), 1024);
     assert_eq!(refused[RECIPIENTS - 2].1.as_bytes().len(), 64);
 }
+
+/// The largest reply the parser takes (512 lines of 8,000 bytes), fed a byte at a time as a
+/// dribbling server sends it: the client keeps its place (linear work), and gets it whole.
+#[test]
+fn the_largest_reply_fed_a_byte_at_a_time_costs_linear_work() {
+    let now = Instant::now();
+    let mut client = Client::new(
+        Config::new(Domain::try_from("client.example").expect("domain")),
+        now,
+    );
+    client.handle_input(b"220 mx\r\n", now);
+    let n = client.poll_transmit(now).map_or(0, <[u8]>::len);
+    client.handle_written(n, now);
+    let mut ehlo = b"250-mx\r\n".to_vec();
+    for line in 1..512 {
+        ehlo.extend_from_slice(if line == 511 { b"250 X" } else { b"250-X" });
+        ehlo.resize(ehlo.len() + 7990, b'y');
+        ehlo.extend_from_slice(b"\r\n");
+    }
+    for byte in &ehlo {
+        client.handle_input(std::slice::from_ref(byte), now);
+    }
+    assert!(matches!(client.poll_event(), Some(Event::Ready)));
+    assert_eq!(client.capabilities().map(|c| c.iter().count()), Some(1));
+}
