@@ -984,7 +984,15 @@ impl SmtpClient {
                             return done;
                         }
                     }
-                    Event::Closed(Some(error)) => return Err(Error::Smtp(error)),
+                    Event::Closed(Some(error)) => {
+                        // Everything the call waited for already happened (the last message's
+                        // final reply came with the trouble that ended the session): its
+                        // result stands, and the session is over for the next call.
+                        if let Some(done) = job.event(&mut session.client, None) {
+                            return done;
+                        }
+                        return Err(Error::Smtp(error));
+                    }
                     Event::Closed(None) => {
                         return job
                             .event(&mut session.client, Some(Event::Closed(None)))

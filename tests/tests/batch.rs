@@ -308,3 +308,87 @@ fn cli_count_sends_every_copy_of_a_file_and_reports_msgs_per_sec() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The last message's final `250` arrives with an unsolicited `421` that ends the session:
+/// `send_all` still returns every report (the delivery stands) rather than the `421`, and the
+/// session is over for the next call.
+#[test]
+fn trouble_after_the_last_final_reply_keeps_the_batch_result() {
+    for (name, send_all) in [
+        ("blocking", blocking_without_quit as SendAll),
+        ("smol", smol_without_quit),
+        ("async-std", async_std_without_quit),
+    ] {
+        let server = Server::builder()
+            .on(
+                Trigger::DataEnd,
+                Action::ReplyAndClose(b"250 2.0.0 queued\r\n421 4.3.2 bye\r\n".to_vec()),
+            )
+            .start()
+            .expect("server");
+        let reports = send_all(
+            server.port(),
+            true,
+            &[("a@example.net", b"Subject: x\r\n\r\nhi\r\n".to_vec())],
+        );
+        assert_eq!(reports.len(), 1, "{name}");
+        assert!(
+            matches!(reports[0].outcome, MailOutcome::Accepted(_)),
+            "{name}: {:?}",
+            reports[0].outcome
+        );
+    }
+}
+
+fn blocking_without_quit(
+    port: u16,
+    pipelining: bool,
+    messages: &[(&str, Vec<u8>)],
+) -> Vec<MailReport> {
+    let mut smtp = smtp_blocking::SmtpClient::builder()
+        .timeout(T)
+        .pipelining(pipelining)
+        .connect("127.0.0.1", port)
+        .expect("connect");
+    let batch = messages
+        .iter()
+        .map(|(to, body)| (envelope(to), body.as_slice()));
+    let reports = smtp.send_all(batch).expect("send_all");
+    assert!(!smtp.is_connected(), "the 421 ended the session");
+    reports
+}
+
+fn smol_without_quit(port: u16, pipelining: bool, messages: &[(&str, Vec<u8>)]) -> Vec<MailReport> {
+    smol::block_on(on_async_without_quit::<smtp_smol::Smol>(
+        port, pipelining, messages,
+    ))
+}
+
+fn async_std_without_quit(
+    port: u16,
+    pipelining: bool,
+    messages: &[(&str, Vec<u8>)],
+) -> Vec<MailReport> {
+    async_std::task::block_on(on_async_without_quit::<smtp_async_std::AsyncStd>(
+        port, pipelining, messages,
+    ))
+}
+
+async fn on_async_without_quit<R: smtp_smol::Runtime>(
+    port: u16,
+    pipelining: bool,
+    messages: &[(&str, Vec<u8>)],
+) -> Vec<MailReport> {
+    let mut smtp = smtp_smol::GenericSmtpClient::<R>::builder()
+        .timeout(T)
+        .pipelining(pipelining)
+        .connect("127.0.0.1", port)
+        .await
+        .expect("connect");
+    let batch = messages
+        .iter()
+        .map(|(to, body)| (envelope(to), body.as_slice()));
+    let reports = smtp.send_all(batch).await.expect("send_all");
+    assert!(!smtp.is_connected(), "the 421 ended the session");
+    reports
+}
