@@ -1,6 +1,6 @@
-//! The async run loop of one session (architecture §6.2): the core's events, the body fed from an
-//! `AsyncRead`, and one I/O step at a time — a write of what the core lends, else a read — raced
-//! against the core's next deadline with an [`async_io::Timer`].
+//! The async run loop of one session: the core's events, the body fed from an `AsyncRead`, and
+//! one I/O step at a time — a write of what the core lends, else a read — raced against the
+//! core's next deadline with an [`async_io::Timer`].
 
 use std::io::{self, ErrorKind};
 use std::time::{Duration, Instant};
@@ -401,15 +401,14 @@ impl Session {
             return Ok(());
         }
         // Bytes that already arrived behind the `220` belong to the core (which ends the
-        // session), never to the TLS layer.
+        // session), never to the TLS layer. This looks without waiting, as `smtp-blocking`
+        // does: an end of stream is not reported here but left to the handshake, which then
+        // fails (`Error::Tls`). Whether the end of stream is already visible at this instant
+        // is a matter of timing, and one cause must give one outcome.
         let pending = future::poll_once(self.io.read(&mut self.read_buf)).await;
         let now = Instant::now();
         match pending {
-            Some(Ok(0)) => {
-                self.client.handle_eof(now);
-                return Ok(());
-            }
-            Some(Ok(n)) => {
+            Some(Ok(n)) if n > 0 => {
                 let bytes = self.read_buf.get(..n).unwrap_or_default();
                 self.client.handle_input(bytes, now);
                 return Ok(());
