@@ -1,6 +1,8 @@
-//! The async run loop of one session (architecture §6.2): the core's events, the body fed from an
-//! `AsyncRead`, and one I/O step at a time — a write of what the core lends, else a read — raced
-//! against the core's next deadline with an [`async_io::Timer`].
+//! The async run loop of one session: the core's events, the body fed from an `AsyncRead`, and
+//! one I/O step at a time — a write of what the core lends, else a read — raced against the
+//! core's next deadline with an [`async_io::Timer`]. While a body is going out, each write is
+//! preceded by a look at the input that does not wait: a reply that arrives before the end of
+//! data is written reaches the core then (which takes it as out of step), not after the body.
 
 use std::io::{self, ErrorKind};
 use std::time::{Duration, Instant};
@@ -93,6 +95,9 @@ pub(crate) struct Session {
     pub(crate) io: Transport,
     pub(crate) server_name: String,
     read_buf: Box<[u8]>,
+    /// A body has been going out and the core may still hold some of it (or its end of data)
+    /// to write: input is looked at before each write.
+    reading_ahead: bool,
 }
 
 /// What one run of the loop is for: which events complete it and where bodies come from.
@@ -206,6 +211,7 @@ impl Session {
             io,
             server_name,
             read_buf: vec![0; READ_BUF].into_boxed_slice(),
+            reading_ahead: false,
         }
     }
 
@@ -309,7 +315,8 @@ impl Session {
     }
 
     /// One I/O step: write what the core lends, else read; whichever ends first of that and the
-    /// core's deadline is fed back as exactly one input.
+    /// core's deadline is fed back as exactly one input. While a body is going out, input that
+    /// has already arrived is fed instead of the write (see [`read_ahead`](Self::read_ahead)).
     async fn step(&mut self, body_open: bool) -> Result<()> {
         let now = Instant::now();
         let deadline = self.client.poll_timeout();
@@ -319,6 +326,10 @@ impl Session {
             return Ok(());
         }
         let writing = self.client.poll_transmit(now).is_some();
+        self.reading_ahead = writing && (self.reading_ahead || body_open);
+        if self.reading_ahead && self.read_ahead().await? {
+            return Ok(());
+        }
         if !writing && deadline.is_none() && !self.client.is_busy() && !body_open {
             return Err(Error::Io(io::Error::other(
                 "internal: the session has nothing to wait for",
@@ -362,6 +373,31 @@ impl Session {
         Ok(())
     }
 
+    /// Feeds the core what has already arrived, without waiting: `true` when the read was ready
+    /// (input, end of stream, a disconnect, an interruption), which ends the step.
+    ///
+    /// Called before each write of a body: a server that answers before the end of data has
+    /// been written (a premature final reply, a `554` as it gives up reading) is heard then.
+    /// The core refuses such a reply as out of step; waiting until the whole body was written
+    /// would have taken it as the answer to the end of data.
+    async fn read_ahead(&mut self) -> Result<bool> {
+        let Some(read) = future::poll_once(self.io.read(&mut self.read_buf)).await else {
+            return Ok(false);
+        };
+        let now = Instant::now();
+        match read {
+            Ok(0) => self.client.handle_eof(now),
+            Ok(n) => {
+                let bytes = self.read_buf.get(..n).unwrap_or_default();
+                self.client.handle_input(bytes, now);
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if is_disconnect(&e) => self.client.handle_eof(now),
+            Err(e) => return Err(Error::Io(e)),
+        }
+        Ok(true)
+    }
+
     /// Writes what the core still lends (and nothing else), each write bounded by the core's
     /// deadline.
     pub(crate) async fn send_leftovers(&mut self) -> Result<()> {
@@ -401,15 +437,14 @@ impl Session {
             return Ok(());
         }
         // Bytes that already arrived behind the `220` belong to the core (which ends the
-        // session), never to the TLS layer.
+        // session), never to the TLS layer. This looks without waiting, as `smtp-blocking`
+        // does: an end of stream is not reported here but left to the handshake, which then
+        // fails (`Error::Tls`). Whether the end of stream is already visible at this instant
+        // is a matter of timing, and one cause must give one outcome.
         let pending = future::poll_once(self.io.read(&mut self.read_buf)).await;
         let now = Instant::now();
         match pending {
-            Some(Ok(0)) => {
-                self.client.handle_eof(now);
-                return Ok(());
-            }
-            Some(Ok(n)) => {
+            Some(Ok(n)) if n > 0 => {
                 let bytes = self.read_buf.get(..n).unwrap_or_default();
                 self.client.handle_input(bytes, now);
                 return Ok(());

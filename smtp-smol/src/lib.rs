@@ -59,15 +59,18 @@
 //!
 //! ## The loop
 //!
-//! One loop serves every method (architecture guide §6.2; the contract is in the crate docs of
-//! [`smtp_proto`]): the core's events first (`UpgradeTls` → handshake on the same stream;
+//! One loop serves every method (the contract is in the crate docs of [`smtp_proto`]): the
+//! core's events first (`UpgradeTls` → handshake on the same stream;
 //! `BodyWanted` → feed the body from the caller's `AsyncRead` while the core has room), then one
 //! I/O step — a write of what [`poll_transmit`](smtp_proto::Client::poll_transmit) lends, or else
 //! a read — raced against [`Timer::at`](async_io::Timer::at) of
 //! [`poll_timeout`](smtp_proto::Client::poll_timeout). The first to finish is fed back as exactly
 //! one input (a deadline as [`handle_timeout`](smtp_proto::Client::handle_timeout)), so every
-//! RFC 5321 timeout holds, including the Data Block timeout on a stalled write. Nothing is
-//! spawned: the caller's task drives the session, on any executor.
+//! RFC 5321 timeout holds, including the Data Block timeout on a stalled write. While a body is
+//! going out, each write is preceded by a read that does not wait, so that a reply sent before
+//! the end of data (a premature `250`, a `554` as the server gives up) ends the transaction as
+//! failed instead of being taken for the answer to the end of data. Nothing is spawned: the
+//! caller's task drives the session, on any executor.
 //!
 //! ## Runtimes
 //!
