@@ -28,7 +28,7 @@ fn a_thousand_maximal_refusals_keep_a_bounded_report() {
         Config::new(Domain::try_from("client.example").expect("domain")),
         now,
     );
-    let mut exchange = |client: &mut Client, reply: &[u8]| {
+    let exchange = |client: &mut Client, reply: &[u8]| {
         client.handle_input(reply, now);
         let n = client.poll_transmit(now).map_or(0, <[u8]>::len);
         client.handle_written(n, now);

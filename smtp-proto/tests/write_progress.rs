@@ -17,7 +17,7 @@ fn client_writing_a_body() -> (Client, Instant) {
     let mut config = Config::new(Domain::try_from("client.example").expect("domain"));
     config.timeouts = Timeouts::uniform(TIMEOUT);
     let mut client = Client::new(config, now);
-    let mut exchange = |client: &mut Client, reply: &[u8], now: Instant| {
+    let exchange = |client: &mut Client, reply: &[u8], now: Instant| {
         client.handle_input(reply, now);
         let n = client.poll_transmit(now).map_or(0, <[u8]>::len);
         client.handle_written(n, now);

@@ -226,7 +226,15 @@ impl Session {
             while let Some(event) = self.next_event(cx) {
                 match event {
                     Event::UpgradeTls => self.upgrade(cx.connector).await?,
-                    Event::Closed(Some(error)) => return Err(Error::Smtp(error)),
+                    Event::Closed(Some(error)) => {
+                        // Everything the call waited for already happened (the last message's
+                        // final reply came with the trouble that ended the session): its
+                        // result stands, and the session is over for the next call.
+                        if let Some(done) = job.event(&mut self.client, None) {
+                            return done;
+                        }
+                        return Err(Error::Smtp(error));
+                    }
                     Event::Closed(None) => {
                         return job
                             .event(&mut self.client, Some(Event::Closed(None)))

@@ -1,7 +1,8 @@
 //! `smtp-send`: send one message (or the same one N times) from the command line.
 //!
-//! The contract (flags, exit codes, behaviour) is `shared/spec/smtp-send-cli.md`; `--help`
-//! prints the flags. Everything protocol-related is the library's: this file parses flags, reads
+//! Its contract (flags, exit codes, behaviour) is fixed: `--help` prints the flags and the exit
+//! codes (the `exit` module lists them), and `tests/tests/cli_contract.rs` and
+//! `tests/tests/cli_hostile.rs` check every rule against the binary. Everything protocol-related is the library's: this file parses flags, reads
 //! the message, calls the adapter chosen by `--runtime` (`smtp-blocking`, `smtp-smol`,
 //! `smtp-async-std`: the same API and the same `Error` type) and maps its outcomes to exit codes.
 //! The runtime choice is one dispatch in [`open`]; everything after it is shared.

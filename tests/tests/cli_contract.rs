@@ -1,4 +1,4 @@
-//! Black-box tests of the `smtp-send` binary against its contract, `shared/spec/smtp-send-cli.md`.
+//! Black-box tests of the `smtp-send` binary against its contract (flags, exit codes, behaviour).
 //!
 //! The real executable (`cargo build --example smtp-send`, built once per test run) runs as a
 //! subprocess under every `--runtime`, against scripted servers: the test server of

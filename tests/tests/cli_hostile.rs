@@ -50,14 +50,15 @@ fn trouble_after_the_final_reply_does_not_undo_a_delivery() {
     }
 }
 
-/// A server that answers `250` to DATA after 4 KiB of a 4 MiB body, reads the rest, then
-/// answers `554`: never a delivery (the early reply is out of step), and the body goes once.
+/// A server that answers `250` to DATA after 4 KiB of a 16 MiB body (more than loopback
+/// buffers hold), reads the rest, then answers `554`: never a delivery (the early reply is out
+/// of step), and the body goes once.
 #[test]
 fn a_final_reply_before_the_end_of_data_is_not_a_delivery() {
     let body: Vec<u8> = {
         let mut m = b"From: a@x.org\r\nTo: b@y.org\r\nSubject: big\r\n\r\n".to_vec();
         let line = [b'x'; 78];
-        while m.len() < 4 << 20 {
+        while m.len() < 16 << 20 {
             m.extend_from_slice(&line);
             m.extend_from_slice(b"\r\n");
         }

@@ -1,4 +1,4 @@
-//! Real servers nobody here wrote, started by each test on loopback (issue 4, item 8):
+//! Real servers nobody here wrote, started by each test on loopback:
 //!
 //! - Python's `aiosmtpd` (PyPI), through `tests/real-servers/aiosmtpd_server.py`: a server that
 //!   offers no PIPELINING, STARTTLS with the test CA of `tests/fixtures/`, AUTH PLAIN and LOGIN,
