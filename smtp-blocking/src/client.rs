@@ -1,34 +1,30 @@
 //! [`SmtpClient`]: the smtplib-parity blocking client, and its [`Builder`].
 
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use native_tls::TlsConnector;
-use smtp_proto::body::BareLineEndings;
 use smtp_proto::client::{
-    Client, Config, Content, Envelope, Event, Hello, Limits, MailOutcome, MailReport, RequestId,
-    SendQueue, Setup, Stage, Timeouts, TlsMode, TranscriptEntry,
+    Client, Content, Envelope, Event, Hello, MailReport, RequestId, SendQueue, Stage, Timeouts,
+    TlsMode, TranscriptEntry,
 };
 use smtp_proto::command::{Argument, MailParams, Mailbox, RcptParams, ReversePath};
 use smtp_proto::ehlo::{Capabilities, Extension};
 use smtp_proto::sasl::Mechanism;
 use smtp_proto::{Domain, OwnedReply, UsageError};
 
-use crate::error::{Error, Refused, Result};
-use crate::local_name::default_hello_name;
+use smtp_proto::session::{
+    default_hello_name, envelope, is_loopback, sender_text, sendmail_result, Error, Peer, Refused,
+    Result, Settings, TranscriptSink,
+};
+
+use crate::fqdn;
 use crate::message;
 use crate::transport::{Connection, HandshakeFailure, Stream, Transport};
-
-/// smtplib's `SMTP_PORT`.
-pub const SMTP_PORT: u16 = 25;
-/// smtplib's `SMTP_SSL_PORT` (implicit TLS, RFC 8314).
-pub const SMTPS_PORT: u16 = 465;
-/// smtplib's `LMTP_PORT`.
-pub const LMTP_PORT: u16 = 2003;
 
 /// Size of the buffer replies are read into.
 const READ_BUF: usize = 16 * 1024;
@@ -38,9 +34,6 @@ const BODY_BUF: usize = 64 * 1024;
 /// it closed).
 const DRAIN_AFTER_WRITE_FAILURE: Duration = Duration::from_secs(1);
 
-/// Receives each transcript line (smtplib's debug output), AUTH payloads already redacted.
-pub type TranscriptSink = Box<dyn FnMut(&TranscriptEntry) + Send>;
-
 /// Settings for a [`SmtpClient`], then [`connect`](Self::connect) (or [`build`](Self::build) an
 /// unconnected client, as smtplib's `SMTP()` without a host).
 ///
@@ -48,157 +41,30 @@ pub type TranscriptSink = Box<dyn FnMut(&TranscriptEntry) + Send>;
 /// greeting only on connect (smtplib's behaviour: the first command that needs it says hello),
 /// RFC 5321 timeouts, PIPELINING and CHUNKING used when offered, bare CR/LF in bodies turned
 /// into CRLF.
+#[derive(Default)]
 pub struct Builder {
-    local_hostname: Option<Domain>,
-    timeout: Option<Duration>,
-    timeouts: Option<Timeouts>,
-    source_address: Option<SocketAddr>,
-    tls: TlsMode,
+    settings: Settings,
     connector: Option<TlsConnector>,
-    insecure: bool,
-    lmtp: bool,
-    hello_on_connect: bool,
-    allow_plaintext_auth: bool,
-    pipelining: bool,
-    chunking: bool,
-    bare_line_endings: BareLineEndings,
-    limits: Limits,
     sink: Option<TranscriptSink>,
 }
 
 impl std::fmt::Debug for Builder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Builder")
-            .field("local_hostname", &self.local_hostname)
-            .field("timeout", &self.timeout)
-            .field("source_address", &self.source_address)
-            .field("tls", &self.tls)
-            .field("insecure", &self.insecure)
-            .field("lmtp", &self.lmtp)
-            .field("hello_on_connect", &self.hello_on_connect)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
 
-impl Default for Builder {
-    fn default() -> Self {
-        Self {
-            local_hostname: None,
-            timeout: None,
-            timeouts: None,
-            source_address: None,
-            tls: TlsMode::Disabled,
-            connector: None,
-            insecure: false,
-            lmtp: false,
-            hello_on_connect: false,
-            allow_plaintext_auth: false,
-            pipelining: true,
-            chunking: true,
-            bare_line_endings: BareLineEndings::Normalize,
-            limits: Limits::default(),
-            sink: None,
-        }
-    }
-}
 
 impl Builder {
-    /// The name sent with EHLO/HELO/LHLO (smtplib's `local_hostname`). Default: this host's FQDN
-    /// ([`fqdn`](crate::fqdn)), else the address literal of the local end of the connection
-    /// (`[192.0.2.1]`), else `localhost` (Unix sockets, [`connect_stream`](Self::connect_stream)).
-    pub fn local_hostname(mut self, name: Domain) -> Self {
-        self.local_hostname = Some(name);
-        self
-    }
-
-    /// One timeout for everything (smtplib's `timeout`): the TCP connect, the TLS handshake and
-    /// each wait for a complete reply or for write progress. Zero is refused at connect time
-    /// (as smtplib's `ValueError`). Default: the RFC 5321 §4.5.3.2 timeouts ([`Timeouts`]).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// Per-stage timeouts; overrides [`timeout`](Self::timeout) for replies (the connect still
-    /// uses `timeout`, or `timeouts.command`).
-    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
-        self.timeouts = Some(timeouts);
-        self
-    }
-
-    /// The local address to connect from (smtplib's `source_address`); port 0 picks any.
-    pub fn source_address(mut self, addr: SocketAddr) -> Self {
-        self.source_address = Some(addr);
-        self
-    }
-
-    /// The TLS policy: [`TlsMode::Implicit`] for SMTPS (port 465, smtplib's `SMTP_SSL`),
-    /// [`TlsMode::Opportunistic`] / [`TlsMode::Required`] to upgrade with STARTTLS on connect
-    /// (these imply [`hello_on_connect`](Self::hello_on_connect)). Default: disabled (call
-    /// [`SmtpClient::starttls`] yourself, as with smtplib).
-    pub fn tls(mut self, mode: TlsMode) -> Self {
-        self.tls = mode;
-        self
-    }
+    smtp_proto::settings_setters!();
 
     /// The TLS connector for implicit TLS and STARTTLS (smtplib's `context`). Default: a
     /// [`TlsConnector::new`], which verifies the certificate chain against the system's roots
     /// and the host name against the host connected to.
     pub fn tls_connector(mut self, connector: TlsConnector) -> Self {
         self.connector = Some(connector);
-        self
-    }
-
-    /// Accept any certificate and host name (tests only). Ignored when a
-    /// [`tls_connector`](Self::tls_connector) is given.
-    pub fn danger_accept_invalid_certs(mut self, insecure: bool) -> Self {
-        self.insecure = insecure;
-        self
-    }
-
-    /// Speak LMTP (RFC 2033, smtplib's `LMTP`): LHLO, and one reply per recipient after the
-    /// data. Default port [`LMTP_PORT`]; a host starting with `/` is a Unix socket path.
-    pub fn lmtp(mut self, lmtp: bool) -> Self {
-        self.lmtp = lmtp;
-        self
-    }
-
-    /// Say EHLO (HELO as fallback, LHLO for LMTP) as part of connecting, and fail the connect
-    /// if both are refused. Default off (smtplib says hello lazily).
-    pub fn hello_on_connect(mut self, on: bool) -> Self {
-        self.hello_on_connect = on;
-        self
-    }
-
-    /// Permit AUTH on a plaintext connection to a remote server. Without it AUTH needs TLS,
-    /// except to a loopback address or a Unix socket (Go's net/smtp rule after CVE-2017-15042);
-    /// a stream given to [`connect_stream`](Self::connect_stream) always counts as remote.
-    pub fn allow_plaintext_auth(mut self, allow: bool) -> Self {
-        self.allow_plaintext_auth = allow;
-        self
-    }
-
-    /// Use PIPELINING (RFC 2920) when offered. Default on.
-    pub fn pipelining(mut self, on: bool) -> Self {
-        self.pipelining = on;
-        self
-    }
-
-    /// Use CHUNKING/BDAT (RFC 3030) when offered. Default on.
-    pub fn chunking(mut self, on: bool) -> Self {
-        self.chunking = on;
-        self
-    }
-
-    /// What to do with bare CR or LF in message bodies. Default: turn them into CRLF.
-    pub fn bare_line_endings(mut self, policy: BareLineEndings) -> Self {
-        self.bare_line_endings = policy;
-        self
-    }
-
-    /// Memory bounds of the session.
-    pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
         self
     }
 
@@ -381,7 +247,7 @@ impl SmtpClient {
     /// `host` (`"mx.example:2525"`, `"[::1]:2525"`). The TLS server name is `host`.
     pub fn connect(&mut self, host: &str, port: u16) -> Result<OwnedReply> {
         #[cfg(unix)]
-        if self.opts.lmtp && host.starts_with('/') {
+        if self.opts.settings.lmtp && host.starts_with('/') {
             return self.open(Target::Unix(Path::new(host)));
         }
         let (host, port) = split_host_port(host, port, self.default_port())?;
@@ -422,48 +288,39 @@ impl SmtpClient {
     }
 
     fn default_port(&self) -> u16 {
-        match (self.opts.lmtp, self.opts.tls) {
-            (true, _) => LMTP_PORT,
-            (false, TlsMode::Implicit) => SMTPS_PORT,
-            (false, _) => SMTP_PORT,
-        }
+        self.opts.settings.default_port()
     }
 
     fn timeouts(&self) -> Timeouts {
-        self.opts.timeouts.unwrap_or_else(|| {
-            self.opts
-                .timeout
-                .map_or_else(Timeouts::default, Timeouts::uniform)
-        })
-    }
-
-    fn connect_timeout(&self) -> Duration {
-        self.opts.timeout.unwrap_or(self.timeouts().command)
+        self.opts.settings.effective_timeouts()
     }
 
     fn connector(&mut self) -> Result<TlsConnector> {
         if let Some(c) = &self.opts.connector {
             return Ok(c.clone());
         }
+        let insecure = self.opts.settings.danger_accept_invalid_certs;
         let connector = TlsConnector::builder()
-            .danger_accept_invalid_certs(self.opts.insecure)
-            .danger_accept_invalid_hostnames(self.opts.insecure)
-            .build()?;
+            .danger_accept_invalid_certs(insecure)
+            .danger_accept_invalid_hostnames(insecure)
+            .build()
+            .map_err(Error::tls)?;
         self.opts.connector = Some(connector.clone());
         Ok(connector)
     }
 
     fn open(&mut self, target: Target<'_>) -> Result<OwnedReply> {
         self.close();
-        if self.opts.timeout.is_some_and(|t| t.is_zero()) {
-            return Err(Error::InvalidSetting(
-                "a zero timeout is not supported (non-blocking sockets)".into(),
-            ));
-        }
-        let connect_timeout = self.connect_timeout();
+        self.opts.settings.check()?;
+        let connect_timeout = self.opts.settings.connect_timeout();
         let (stream, server_name, local_ip, loopback) = match target {
             Target::Tcp(host, port) => {
-                let tcp = connect_tcp(host, port, self.opts.source_address, connect_timeout)?;
+                let tcp = connect_tcp(
+                    host,
+                    port,
+                    self.opts.settings.source_address,
+                    connect_timeout,
+                )?;
                 tcp.set_nodelay(true)?;
                 let loopback = tcp.peer_addr().is_ok_and(|a| is_loopback(a.ip()));
                 let local_ip = tcp.local_addr().ok().map(|a| a.ip());
@@ -477,34 +334,17 @@ impl SmtpClient {
             Target::Connected(stream, server_name) => (stream, server_name.to_owned(), None, false),
         };
         let mut io = Transport::Plain(stream);
-        if self.opts.tls == TlsMode::Implicit {
+        if self.opts.settings.tls == TlsMode::Implicit {
             let connector = self.connector()?;
             io.upgrade(&connector, &server_name, Instant::now() + connect_timeout)
                 .map_err(|e| handshake_error(e, connect_timeout))?;
         }
-        let hello_name = self
+        let hello_name = default_hello_name(fqdn(), local_ip);
+        let peer = Peer { local_ip, loopback };
+        let config = self
             .opts
-            .local_hostname
-            .clone()
-            .unwrap_or_else(|| default_hello_name(local_ip));
-        let mut config = Config::new(hello_name);
-        config.lmtp = self.opts.lmtp;
-        config.tls = self.opts.tls;
-        config.setup = if self.opts.hello_on_connect
-            || matches!(self.opts.tls, TlsMode::Opportunistic | TlsMode::Required)
-        {
-            Setup::Automatic
-        } else {
-            Setup::Manual
-        };
-        config.allow_auth_without_tls = self.opts.allow_plaintext_auth || loopback;
-        config.pipelining = self.opts.pipelining;
-        config.chunking = self.opts.chunking;
-        config.bare_line_endings = self.opts.bare_line_endings;
-        // Only while someone reads it: every line is formatted and allocated.
-        config.transcript = self.sink.is_some();
-        config.timeouts = self.timeouts();
-        config.limits = self.opts.limits;
+            .settings
+            .config(hello_name, peer, self.sink.is_some());
         self.session = Some(Session {
             client: Client::new(config, Instant::now()),
             io,
@@ -841,7 +681,7 @@ impl SmtpClient {
         sender: String,
     ) -> Result<Refused> {
         let report = self.send_mail(envelope, message)?;
-        outcome_to_result(report, sender)
+        sendmail_result(report, sender)
     }
 
     /// smtplib's `send_message(msg)`: the envelope is taken from the message's headers — the
@@ -1284,39 +1124,6 @@ where
     }
 }
 
-/// Maps a transaction's report to smtplib's `sendmail` result.
-fn outcome_to_result(report: MailReport, sender: String) -> Result<Refused> {
-    let refused: Refused = report
-        .refused()
-        .map(|(m, r)| (m.clone(), r.clone()))
-        .collect();
-    match report.outcome {
-        MailOutcome::Accepted(_) => Ok(refused),
-        MailOutcome::SenderRefused(reply) => Err(Error::SenderRefused { sender, reply }),
-        MailOutcome::RecipientsRefused => Err(Error::RecipientsRefused(refused)),
-        MailOutcome::DataRefused(reply) => Err(Error::DataRefused { reply, refused }),
-        // `MailOutcome` is non-exhaustive: a future outcome is reported, never taken as success.
-        _ => Err(Error::Message("unknown mail outcome".into())),
-    }
-}
-
-/// The sender as [`Error::SenderRefused`] names it for an envelope: the address without angle
-/// brackets, `<>` for the null path.
-fn sender_text(from: &ReversePath) -> String {
-    from.mailbox()
-        .map_or_else(|| "<>".to_owned(), |m| m.as_str().to_owned())
-}
-
-/// An envelope from text addresses (validated: CR, LF and other controls are refused).
-pub fn envelope<'a>(from: &str, to: impl IntoIterator<Item = &'a str>) -> Result<Envelope> {
-    let from = ReversePath::try_from(from)?;
-    let to = to
-        .into_iter()
-        .map(Mailbox::try_from)
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(Envelope::new(from, to))
-}
-
 fn read_retrying(source: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
     loop {
         match source.read(buf) {
@@ -1385,18 +1192,9 @@ fn feed_pending(session: &mut Session) -> Result<bool> {
 
 fn handshake_error(e: HandshakeFailure, after: Duration) -> Error {
     match e {
-        HandshakeFailure::Tls(e) => Error::Tls(e),
+        HandshakeFailure::Tls(e) => Error::tls(e),
         HandshakeFailure::Timeout => Error::timeout(Stage::TlsHandshake, after),
         HandshakeFailure::Io(e) => Error::Io(e),
-    }
-}
-
-fn is_loopback(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
     }
 }
 
@@ -1521,6 +1319,25 @@ fn connect_from(source: SocketAddr, addr: SocketAddr, timeout: Duration) -> io::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A loopback listener that takes no more connections: its accept queue is full, so the
+    /// kernel drops further SYNs and a connect to it waits (`None`: could not fill it).
+    fn full_listener() -> Option<(socket2::Socket, SocketAddr, Vec<TcpStream>)> {
+        use socket2::{Domain as SockDomain, Socket, Type};
+        let socket = Socket::new(SockDomain::IPV4, Type::STREAM, None).ok()?;
+        let any: SocketAddr = "127.0.0.1:0".parse().ok()?;
+        socket.bind(&any.into()).ok()?;
+        socket.listen(0).ok()?;
+        let addr = socket.local_addr().ok()?.as_socket()?;
+        let mut queued = Vec::new();
+        for _ in 0..64 {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                Ok(s) => queued.push(s),
+                Err(_) => return Some((socket, addr, queued)),
+            }
+        }
+        None
+    }
     use crate::transport::rearm;
 
     #[test]
@@ -1569,50 +1386,6 @@ mod tests {
         assert!(rearm(Some(ms(651)), ms(640)));
         // A much shorter wait (a near deadline) is always armed.
         assert!(rearm(Some(secs(300)), ms(10)));
-    }
-
-    #[test]
-    fn port_zero_is_the_protocols_default_port() {
-        let port = |b: Builder| b.build().default_port();
-        assert_eq!(port(SmtpClient::builder()), SMTP_PORT);
-        assert_eq!(
-            port(SmtpClient::builder().tls(TlsMode::Implicit)),
-            SMTPS_PORT
-        );
-        assert_eq!(
-            port(SmtpClient::builder().tls(TlsMode::Required)),
-            SMTP_PORT
-        );
-        // smtplib's `LMTP.connect(host)` goes to 25; here LMTP's own port.
-        assert_eq!(port(SmtpClient::builder().lmtp(true)), LMTP_PORT);
-        assert_eq!((SMTP_PORT, SMTPS_PORT, LMTP_PORT), (25, 465, 2003));
-    }
-
-    #[test]
-    fn loopback_detection() {
-        assert!(is_loopback("127.0.0.2".parse().expect("ip")));
-        assert!(is_loopback("::1".parse().expect("ip")));
-        assert!(is_loopback("::ffff:127.0.0.1".parse().expect("ip")));
-        assert!(!is_loopback("192.0.2.1".parse().expect("ip")));
-    }
-
-    /// A loopback listener that takes no more connections: its accept queue is full, so the
-    /// kernel drops further SYNs and a connect to it waits (`None`: could not fill it).
-    fn full_listener() -> Option<(socket2::Socket, SocketAddr, Vec<TcpStream>)> {
-        use socket2::{Domain as SockDomain, Socket, Type};
-        let socket = Socket::new(SockDomain::IPV4, Type::STREAM, None).ok()?;
-        let any: SocketAddr = "127.0.0.1:0".parse().ok()?;
-        socket.bind(&any.into()).ok()?;
-        socket.listen(0).ok()?;
-        let addr = socket.local_addr().ok()?.as_socket()?;
-        let mut queued = Vec::new();
-        for _ in 0..64 {
-            match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
-                Ok(s) => queued.push(s),
-                Err(_) => return Some((socket, addr, queued)),
-            }
-        }
-        None
     }
 
     #[test]

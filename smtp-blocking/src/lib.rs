@@ -253,18 +253,19 @@
 #![forbid(unsafe_code)]
 
 mod client;
-mod error;
 mod local_name;
 mod message;
 mod transport;
 
-pub use client::{envelope, Builder, SmtpClient, TranscriptSink, LMTP_PORT, SMTPS_PORT, SMTP_PORT};
-pub use error::{Error, Refused, Result};
+pub use client::{Builder, SmtpClient};
 pub use local_name::fqdn;
 pub use native_tls;
 pub use smtp_proto as proto;
 pub use smtp_proto::client::{Content, Envelope, MailReport, Timeouts, TlsMode, TranscriptEntry};
 pub use smtp_proto::message::MAX_HEADER_BLOCK;
+pub use smtp_proto::session::{
+    envelope, Error, Refused, Result, Settings, TranscriptSink, LMTP_PORT, SMTPS_PORT, SMTP_PORT,
+};
 pub use smtp_proto::{MailParams, OwnedReply, RcptParams, UsageError};
 pub use transport::Connection;
 

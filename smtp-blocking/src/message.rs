@@ -6,7 +6,7 @@ use std::io::{self, Read};
 
 use smtp_proto::message::{parse_headers, HeaderBlock};
 
-use crate::error::{Error, Result};
+use smtp_proto::session::{Error, Result};
 
 /// A message split for sending: the envelope, the rewritten header block and the body's start.
 #[derive(Debug)]

@@ -27,6 +27,7 @@
 //! | [`body`] | streaming body encoder: line-end normalisation, dot-stuffing, BDAT, binary |
 //! | [`sasl`] | PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER, EXTERNAL behind one trait |
 //! | [`client`] | the session state machine built from the above |
+//! | [`session`] | what every adapter shares above one request: settings, the smtplib-shaped error, hello-name and port rules |
 //! | [`error`] | every error type, and the map from smtplib's exceptions |
 //!
 //! ## Method kinds of [`Client`]
@@ -182,6 +183,7 @@ pub mod error;
 pub mod message;
 pub mod reply;
 pub mod sasl;
+pub mod session;
 #[doc = include_str!("../docs/security.md")]
 pub mod security {}
 

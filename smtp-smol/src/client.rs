@@ -3,18 +3,15 @@
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
-use std::net::{IpAddr, SocketAddr};
 #[cfg(unix)]
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_native_tls::TlsConnector;
 use futures_lite::io::{AsyncReadExt as _, Empty};
 use futures_lite::AsyncRead;
-use smtp_proto::body::BareLineEndings;
 use smtp_proto::client::{
-    Client, Config, Content, Envelope, Event, Hello, Limits, MailOutcome, MailReport, RequestId,
-    Setup, Timeouts, TlsMode, TranscriptEntry,
+    Client, Content, Envelope, Event, Hello, MailReport, RequestId, TlsMode, TranscriptEntry,
 };
 use smtp_proto::command::{Argument, MailParams, Mailbox, RcptParams, ReversePath};
 use smtp_proto::ehlo::{Capabilities, Extension};
@@ -23,10 +20,12 @@ use smtp_proto::{Domain, OwnedReply, ReplyCode, UsageError};
 
 use crate::connect::{self, Opened};
 use crate::driver::{Batch, Context, Job, Session, Single, Transport};
-use crate::{
-    envelope, fqdn, message, AsyncIo, Error, Refused, Result, Runtime, TranscriptSink, LMTP_PORT,
-    SMTPS_PORT, SMTP_PORT,
+use smtp_proto::session::{
+    default_hello_name, envelope, sender_text, sendmail_result, Error, Peer, Refused, Result,
+    Settings, TranscriptSink,
 };
+
+use crate::{fqdn, message, AsyncIo, Runtime};
 
 /// Settings for a [`GenericSmtpClient`], then [`connect`](Self::connect) (or
 /// [`build`](Self::build) an unconnected client, as smtplib's `SMTP()` without a host).
@@ -35,20 +34,8 @@ use crate::{
 /// TLS unless asked, certificates verified when TLS is used, greeting only on connect, RFC 5321
 /// timeouts, PIPELINING and CHUNKING when offered, bare CR/LF in bodies turned into CRLF.
 pub struct GenericBuilder<R: Runtime> {
-    local_hostname: Option<Domain>,
-    timeout: Option<Duration>,
-    timeouts: Option<Timeouts>,
-    source_address: Option<SocketAddr>,
-    tls: TlsMode,
+    settings: Settings,
     connector: Option<TlsConnector>,
-    insecure: bool,
-    lmtp: bool,
-    hello_on_connect: bool,
-    allow_plaintext_auth: bool,
-    pipelining: bool,
-    chunking: bool,
-    bare_line_endings: BareLineEndings,
-    limits: Limits,
     sink: Option<TranscriptSink>,
     runtime: PhantomData<fn() -> R>,
 }
@@ -57,10 +44,7 @@ impl<R: Runtime> fmt::Debug for GenericBuilder<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GenericBuilder")
             .field("runtime", &std::any::type_name::<R>())
-            .field("local_hostname", &self.local_hostname)
-            .field("timeout", &self.timeout)
-            .field("tls", &self.tls)
-            .field("lmtp", &self.lmtp)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
@@ -68,20 +52,8 @@ impl<R: Runtime> fmt::Debug for GenericBuilder<R> {
 impl<R: Runtime> Default for GenericBuilder<R> {
     fn default() -> Self {
         Self {
-            local_hostname: None,
-            timeout: None,
-            timeouts: None,
-            source_address: None,
-            tls: TlsMode::Disabled,
+            settings: Settings::default(),
             connector: None,
-            insecure: false,
-            lmtp: false,
-            hello_on_connect: false,
-            allow_plaintext_auth: false,
-            pipelining: true,
-            chunking: true,
-            bare_line_endings: BareLineEndings::Normalize,
-            limits: Limits::default(),
             sink: None,
             runtime: PhantomData,
         }
@@ -89,49 +61,7 @@ impl<R: Runtime> Default for GenericBuilder<R> {
 }
 
 impl<R: Runtime> GenericBuilder<R> {
-    /// The name sent with EHLO/HELO/LHLO (smtplib's `local_hostname`). Default: this host's FQDN
-    /// ([`fqdn`](crate::fqdn)), else the address literal of the local end (`[192.0.2.1]`), else
-    /// `localhost` (Unix sockets, other streams).
-    pub fn local_hostname(self, name: Domain) -> Self {
-        Self {
-            local_hostname: Some(name),
-            ..self
-        }
-    }
-
-    /// One timeout for everything (smtplib's `timeout`): the connect, the TLS handshake and each
-    /// wait for a complete reply or for write progress. Zero is refused at connect time.
-    /// Default: the RFC 5321 §4.5.3.2 timeouts ([`Timeouts`]).
-    pub fn timeout(self, timeout: Duration) -> Self {
-        Self {
-            timeout: Some(timeout),
-            ..self
-        }
-    }
-
-    /// Per-stage timeouts; overrides [`timeout`](Self::timeout) for replies (the connect still
-    /// uses `timeout`, or `timeouts.command`).
-    pub fn timeouts(self, timeouts: Timeouts) -> Self {
-        Self {
-            timeouts: Some(timeouts),
-            ..self
-        }
-    }
-
-    /// The local address to connect from (smtplib's `source_address`); port 0 picks any.
-    pub fn source_address(self, addr: SocketAddr) -> Self {
-        Self {
-            source_address: Some(addr),
-            ..self
-        }
-    }
-
-    /// The TLS policy: [`TlsMode::Implicit`] for SMTPS (smtplib's `SMTP_SSL`),
-    /// [`TlsMode::Opportunistic`] / [`TlsMode::Required`] to upgrade with STARTTLS on connect
-    /// (these imply [`hello_on_connect`](Self::hello_on_connect)). Default: disabled.
-    pub fn tls(self, mode: TlsMode) -> Self {
-        Self { tls: mode, ..self }
-    }
+    smtp_proto::settings_setters!();
 
     /// The TLS connector for implicit TLS and STARTTLS (smtplib's `context`): an
     /// [`async_native_tls::TlsConnector`], or a `native_tls::TlsConnectorBuilder` (for a private
@@ -142,60 +72,6 @@ impl<R: Runtime> GenericBuilder<R> {
             connector: Some(connector.into()),
             ..self
         }
-    }
-
-    /// Accept any certificate and host name (tests only). Ignored when a
-    /// [`tls_connector`](Self::tls_connector) is given.
-    pub fn danger_accept_invalid_certs(self, insecure: bool) -> Self {
-        Self { insecure, ..self }
-    }
-
-    /// Speak LMTP (RFC 2033, smtplib's `LMTP`). Default port [`LMTP_PORT`]; a host starting
-    /// with `/` is a Unix socket path.
-    pub fn lmtp(self, lmtp: bool) -> Self {
-        Self { lmtp, ..self }
-    }
-
-    /// Say EHLO (HELO as fallback, LHLO for LMTP) while connecting, and fail the connect if
-    /// both are refused. Default off (smtplib says hello lazily).
-    pub fn hello_on_connect(self, hello_on_connect: bool) -> Self {
-        Self {
-            hello_on_connect,
-            ..self
-        }
-    }
-
-    /// Permit AUTH on a plaintext connection to a remote server (default: only to a loopback
-    /// address or a Unix socket; a stream given to [`connect_stream`](Self::connect_stream)
-    /// always counts as remote).
-    pub fn allow_plaintext_auth(self, allow_plaintext_auth: bool) -> Self {
-        Self {
-            allow_plaintext_auth,
-            ..self
-        }
-    }
-
-    /// Use PIPELINING (RFC 2920) when offered. Default on.
-    pub fn pipelining(self, pipelining: bool) -> Self {
-        Self { pipelining, ..self }
-    }
-
-    /// Use CHUNKING/BDAT (RFC 3030) when offered. Default on.
-    pub fn chunking(self, chunking: bool) -> Self {
-        Self { chunking, ..self }
-    }
-
-    /// What to do with bare CR or LF in message bodies. Default: turn them into CRLF.
-    pub fn bare_line_endings(self, bare_line_endings: BareLineEndings) -> Self {
-        Self {
-            bare_line_endings,
-            ..self
-        }
-    }
-
-    /// Memory bounds of the session.
-    pub fn limits(self, limits: Limits) -> Self {
-        Self { limits, ..self }
     }
 
     /// Where transcript lines go from the start (see
@@ -345,7 +221,7 @@ impl<R: Runtime> GenericSmtpClient<R> {
     /// `host` (`"mx.example:2525"`, `"[::1]:2525"`). The TLS server name is `host`.
     pub async fn connect(&mut self, host: &str, port: u16) -> Result<OwnedReply> {
         #[cfg(unix)]
-        if self.opts.lmtp && host.starts_with('/') {
+        if self.opts.settings.lmtp && host.starts_with('/') {
             return self.open(Target::Unix(Path::new(host))).await;
         }
         let (host, port) = connect::host_and_port(host, port, self.default_port())?;
@@ -386,32 +262,16 @@ impl<R: Runtime> GenericSmtpClient<R> {
     }
 
     fn default_port(&self) -> u16 {
-        match (self.opts.lmtp, self.opts.tls) {
-            (true, _) => LMTP_PORT,
-            (false, TlsMode::Implicit) => SMTPS_PORT,
-            (false, _) => SMTP_PORT,
-        }
-    }
-
-    fn timeouts(&self) -> Timeouts {
-        match (self.opts.timeouts, self.opts.timeout) {
-            (Some(t), _) => t,
-            (None, Some(d)) => Timeouts::uniform(d),
-            (None, None) => Timeouts::default(),
-        }
-    }
-
-    fn connect_timeout(&self) -> Duration {
-        self.opts.timeout.unwrap_or(self.timeouts().command)
+        self.opts.settings.default_port()
     }
 
     async fn open(&mut self, target: Target<'_>) -> Result<OwnedReply> {
         self.close();
-        self.check_timeout()?;
-        let limit = self.connect_timeout();
+        self.opts.settings.check()?;
+        let limit = self.opts.settings.connect_timeout();
         let (opened, server_name) = match target {
             Target::Tcp(host, port) => {
-                let source = self.opts.source_address;
+                let source = self.opts.settings.source_address;
                 (connect::tcp::<R>(host, port, source, limit).await?, host)
             }
             #[cfg(unix)]
@@ -420,22 +280,13 @@ impl<R: Runtime> GenericSmtpClient<R> {
         self.start(opened, server_name.to_owned()).await
     }
 
-    fn check_timeout(&self) -> Result<()> {
-        if self.opts.timeout.is_some_and(|t| t.is_zero()) {
-            return Err(Error::InvalidSetting(
-                "a zero timeout is not supported".into(),
-            ));
-        }
-        Ok(())
-    }
-
     /// Implicit TLS if configured, then the core, then the greeting (and set-up).
     async fn start(&mut self, opened: Opened, server_name: String) -> Result<OwnedReply> {
         self.close();
-        self.check_timeout()?;
-        let limit = self.connect_timeout();
+        self.opts.settings.check()?;
+        let limit = self.opts.settings.connect_timeout();
         let mut io = Transport::Plain(opened.io);
-        if self.opts.tls == TlsMode::Implicit {
+        if self.opts.settings.tls == TlsMode::Implicit {
             let connector = self.connector()?;
             let deadline = Instant::now() + limit;
             if !io.upgrade(connector, &server_name, deadline).await? {
@@ -445,7 +296,15 @@ impl<R: Runtime> GenericSmtpClient<R> {
                 }));
             }
         }
-        let config = self.config(opened.local, opened.loopback);
+        let peer = Peer {
+            local_ip: opened.local,
+            loopback: opened.loopback,
+        };
+        let hello_name = default_hello_name(fqdn(), opened.local);
+        let config = self
+            .opts
+            .settings
+            .config(hello_name, peer, self.sink.is_some());
         let client = Client::new(config, Instant::now());
         self.session = Some(Session::new(client, io, server_name));
         self.drive(|_, event| matches!(event, Some(Event::Ready)).then_some(Ok(())))
@@ -453,35 +312,8 @@ impl<R: Runtime> GenericSmtpClient<R> {
         self.greeting().cloned().ok_or(Error::NotConnected)
     }
 
-    fn config(&self, local: Option<IpAddr>, loopback: bool) -> Config {
-        let o = &self.opts;
-        let name = o
-            .local_hostname
-            .clone()
-            .unwrap_or_else(|| hello_name(local));
-        let automatic =
-            o.hello_on_connect || matches!(o.tls, TlsMode::Opportunistic | TlsMode::Required);
-        let mut config = Config::new(name);
-        config.lmtp = o.lmtp;
-        config.tls = o.tls;
-        config.setup = if automatic {
-            Setup::Automatic
-        } else {
-            Setup::Manual
-        };
-        config.allow_auth_without_tls = o.allow_plaintext_auth || loopback;
-        config.pipelining = o.pipelining;
-        config.chunking = o.chunking;
-        config.bare_line_endings = o.bare_line_endings;
-        // Only while someone reads it: every line is formatted and allocated.
-        config.transcript = self.sink.is_some();
-        config.timeouts = self.timeouts();
-        config.limits = o.limits;
-        config
-    }
-
     fn connector(&mut self) -> Result<&TlsConnector> {
-        let insecure = self.opts.insecure;
+        let insecure = self.opts.settings.danger_accept_invalid_certs;
         Ok(self.opts.connector.get_or_insert_with(|| {
             TlsConnector::new()
                 .danger_accept_invalid_certs(insecure)
@@ -987,38 +819,6 @@ impl<R: Runtime> GenericSmtpClient<R> {
     }
 }
 
-/// smtplib's `sendmail` result for a transaction's report.
-fn sendmail_result(report: MailReport, sender: String) -> Result<Refused> {
-    let refused: Refused = report
-        .refused()
-        .map(|(mailbox, reply)| (mailbox.clone(), reply.clone()))
-        .collect();
-    Err(match report.outcome {
-        MailOutcome::Accepted(_) => return Ok(refused),
-        MailOutcome::SenderRefused(reply) => Error::SenderRefused { sender, reply },
-        MailOutcome::RecipientsRefused => Error::RecipientsRefused(refused),
-        MailOutcome::DataRefused(reply) => Error::DataRefused { reply, refused },
-        // A future outcome is reported, never taken as success.
-        _ => Error::Message("unknown mail outcome".into()),
-    })
-}
-
-/// The sender as [`Error::SenderRefused`] names it for an envelope: the address without angle
-/// brackets, `<>` for the null path.
-fn sender_text(from: &ReversePath) -> String {
-    from.mailbox()
-        .map_or_else(|| "<>".to_owned(), |m| m.as_str().to_owned())
-}
-
-/// The default hello name: the FQDN, else the local address literal, else `localhost`.
-fn hello_name(local: Option<IpAddr>) -> Domain {
-    let literal = || local.map(Domain::address_literal);
-    fqdn()
-        .or_else(literal)
-        .or_else(|| Domain::try_from("localhost").ok())
-        .unwrap_or_else(|| Domain::address_literal(IpAddr::from([127, 0, 0, 1])))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1044,7 +844,9 @@ mod tests {
     #[test]
     fn zero_timeout_and_no_session() {
         smol::block_on(async {
-            let mut client = SmtpClient::builder().timeout(Duration::ZERO).build();
+            let mut client = SmtpClient::builder()
+                .timeout(std::time::Duration::ZERO)
+                .build();
             assert!(matches!(
                 client.connect("127.0.0.1", 1).await,
                 Err(Error::InvalidSetting(_))
@@ -1054,29 +856,5 @@ mod tests {
             client.close();
             assert!(!client.is_connected());
         });
-    }
-
-    #[test]
-    fn port_zero_is_the_protocols_default_port() {
-        let port = |b: crate::Builder| b.build().default_port();
-        assert_eq!(port(SmtpClient::builder()), SMTP_PORT);
-        assert_eq!(
-            port(SmtpClient::builder().tls(TlsMode::Implicit)),
-            SMTPS_PORT
-        );
-        assert_eq!(
-            port(SmtpClient::builder().tls(TlsMode::Required)),
-            SMTP_PORT
-        );
-        // smtplib's `LMTP.connect(host)` goes to 25; here LMTP's own port.
-        assert_eq!(port(SmtpClient::builder().lmtp(true)), LMTP_PORT);
-        assert_eq!((SMTP_PORT, SMTPS_PORT, LMTP_PORT), (25, 465, 2003));
-    }
-
-    #[test]
-    fn default_hello_name_is_a_domain() {
-        let name = hello_name(Some(IpAddr::from([192, 0, 2, 1])));
-        assert!(!name.as_str().is_empty());
-        assert!(!hello_name(None).as_str().is_empty());
     }
 }

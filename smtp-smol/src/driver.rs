@@ -71,7 +71,7 @@ impl Transport {
                 *self = Self::Tls(Box::new(tls));
                 Ok(true)
             }
-            Some(Err(e)) => Err(Error::Tls(e)),
+            Some(Err(e)) => Err(Error::tls(e)),
             None => Ok(false),
         }
     }

@@ -195,16 +195,25 @@ mod connect;
 mod driver;
 mod message;
 
+/// This host's FQDN, if one can be found without DNS: the host name when it has a dot, else the
+/// first dotted alias of that name in `/etc/hosts`. `None` when there is none; the client then
+/// uses an address literal, as smtplib does. The rule is [`smtp_proto::session::fqdn_from`].
+pub fn fqdn() -> Option<smtp_proto::Domain> {
+    let name = hostname::get().ok()?;
+    let hosts = std::fs::read_to_string("/etc/hosts").ok();
+    smtp_proto::session::fqdn_from(&name.to_string_lossy(), hosts.as_deref())
+}
+
 use std::io;
 
 pub use async_native_tls;
 pub use client::{GenericBuilder, GenericSmtpClient};
-pub use smtp_blocking::{
-    envelope, fqdn, Error, Refused, Result, TranscriptSink, LMTP_PORT, MAX_HEADER_BLOCK,
-    SMTPS_PORT, SMTP_PORT,
-};
 pub use smtp_proto as proto;
 pub use smtp_proto::client::{Content, Envelope, MailReport, Timeouts, TlsMode, TranscriptEntry};
+pub use smtp_proto::message::MAX_HEADER_BLOCK;
+pub use smtp_proto::session::{
+    envelope, Error, Refused, Result, Settings, TranscriptSink, LMTP_PORT, SMTPS_PORT, SMTP_PORT,
+};
 pub use smtp_proto::{MailParams, OwnedReply, RcptParams, UsageError};
 
 /// Any byte stream the client can run a session over.

@@ -1,10 +1,14 @@
-//! The adapter's error type: transport failures, the core's errors, and smtplib-like outcomes.
+//! The adapters' error type: transport failures, the core's errors, and smtplib-like outcomes.
 
 use std::io;
 
-use smtp_proto::client::Stage;
-use smtp_proto::command::{InvalidInput, Mailbox};
-use smtp_proto::{OwnedReply, UsageError};
+use crate::client::Stage;
+use crate::command::{InvalidInput, Mailbox};
+use crate::{OwnedReply, UsageError};
+
+/// The TLS library's error, as the adapter's TLS backend reports it (`native_tls::Error` for
+/// the adapters of this workspace: downcast to read it).
+pub type TlsError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Recipients refused by the server, with the refusing reply, in envelope order (smtplib's
 /// `sendmail` return value and the payload of `SMTPRecipientsRefused`).
@@ -12,8 +16,8 @@ use smtp_proto::{OwnedReply, UsageError};
 /// For SMTP these are refusals at `RCPT`; for LMTP also the per-recipient replies after the data.
 pub type Refused = Vec<(Mailbox, OwnedReply)>;
 
-/// Everything that can go wrong. See the [crate docs](crate#errors-and-smtplibs-exceptions) for
-/// the map from smtplib's exceptions.
+/// Everything that can go wrong in an adapter's session. See the [module docs](super) for the
+/// map from smtplib's exceptions.
 ///
 /// Variants from [`Io`](Self::Io) to [`Smtp`](Self::Smtp) end the session (the socket is
 /// closed); the smtplib-like outcomes ([`HeloRefused`](Self::HeloRefused) to
@@ -27,11 +31,11 @@ pub enum Error {
     Io(#[from] io::Error),
     /// The TLS handshake failed: certificate or host name not trusted, protocol error.
     #[error("TLS error: {0}")]
-    Tls(#[from] native_tls::Error),
+    Tls(#[source] TlsError),
     /// The session ended: what the core reported (timeout, malformed reply, unexpected EOF,
     /// `421`, STARTTLS injection, …).
     #[error(transparent)]
-    Smtp(#[from] smtp_proto::Error),
+    Smtp(#[from] crate::Error),
     /// The session cannot do this now (nothing was sent): not connected, extension not offered,
     /// AUTH without TLS, …
     #[error(transparent)]
@@ -83,7 +87,7 @@ pub enum Error {
     },
 }
 
-/// A shorthand for results of this crate.
+/// A shorthand for results of the adapters.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
@@ -91,7 +95,7 @@ impl Error {
     /// long.
     pub fn is_timeout(&self) -> bool {
         match self {
-            Self::Smtp(smtp_proto::Error::Timeout { .. }) => true,
+            Self::Smtp(crate::Error::Timeout { .. }) => true,
             Self::Io(e) => matches!(
                 e.kind(),
                 io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
@@ -116,17 +120,24 @@ impl Error {
             | Self::AuthFailed(r)
             | Self::SenderRefused { reply: r, .. }
             | Self::DataRefused { reply: r, .. } => Some(r),
-            Self::Smtp(smtp_proto::Error::Rejected { reply, .. })
-            | Self::Smtp(smtp_proto::Error::Unexpected { reply, .. })
-            | Self::Smtp(smtp_proto::Error::HelloRefused(reply))
-            | Self::Smtp(smtp_proto::Error::StartTlsRefused(reply))
-            | Self::Smtp(smtp_proto::Error::AuthLoop(reply)) => Some(reply),
+            Self::Smtp(crate::Error::Rejected { reply, .. })
+            | Self::Smtp(crate::Error::Unexpected { reply, .. })
+            | Self::Smtp(crate::Error::HelloRefused(reply))
+            | Self::Smtp(crate::Error::StartTlsRefused(reply))
+            | Self::Smtp(crate::Error::AuthLoop(reply)) => Some(reply),
             _ => None,
         }
     }
 
-    pub(crate) fn timeout(stage: Stage, after: std::time::Duration) -> Self {
-        Self::Smtp(smtp_proto::Error::Timeout { stage, after })
+    /// A timeout at `stage` after `after` (what an adapter reports when a wait of its own, a
+    /// connect or a TLS handshake, ran out).
+    pub fn timeout(stage: Stage, after: std::time::Duration) -> Self {
+        Self::Smtp(crate::Error::Timeout { stage, after })
+    }
+
+    /// A TLS failure from the adapter's TLS library.
+    pub fn tls(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Tls(Box::new(error))
     }
 }
 
