@@ -51,7 +51,7 @@ fn client_message(c: &mut RawConn) -> String {
 /// client's proof was right.
 fn scram_server(c: &mut RawConn, honest: bool) -> bool {
     let auth = c.expect("AUTH SCRAM-SHA-256 ");
-    let first = decode_challenge(auth["AUTH SCRAM-SHA-256 ".len()..].as_bytes()).expect("IR");
+    let first = decode_challenge(&auth.as_bytes()["AUTH SCRAM-SHA-256 ".len()..]).expect("IR");
     let first = String::from_utf8(first).expect("UTF-8");
     let bare = first.strip_prefix("n,,").expect("GS2 header n,,");
     let client_nonce = bare
