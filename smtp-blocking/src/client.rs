@@ -565,8 +565,9 @@ impl SmtpClient {
         Ok(replies)
     }
 
-    /// smtplib's `login(user, password)`: says hello if needed, then tries CRAM-MD5, PLAIN and
-    /// LOGIN in that order among those offered, until one succeeds. Refused credentials are
+    /// smtplib's `login(user, password)`: says hello if needed, then tries SCRAM-SHA-256,
+    /// SCRAM-SHA-1 (with `smtp-proto`'s default `scram` feature), CRAM-MD5, PLAIN and LOGIN in
+    /// that order among those offered, until one succeeds. Refused credentials are
     /// [`Error::AuthFailed`]; no usable mechanism is
     /// [`UsageError::NoSuitableMechanism`]; AUTH not offered is [`UsageError::Unsupported`].
     pub fn login(&mut self, user: &str, password: &str) -> Result<OwnedReply> {
@@ -576,8 +577,9 @@ impl SmtpClient {
     }
 
     /// smtplib's `auth(mechanism, authobject)`: AUTH with any SASL mechanism (see
-    /// [`smtp_proto::sasl`]: PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER, EXTERNAL, or your
-    /// own). The mechanism must be offered; it is never silently replaced by another.
+    /// [`smtp_proto::sasl`]: PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-256, SCRAM-SHA-1, XOAUTH2,
+    /// OAUTHBEARER, EXTERNAL, or your own). The mechanism must be offered; it is never silently
+    /// replaced by another.
     pub fn auth(&mut self, mechanism: Box<dyn Mechanism>) -> Result<OwnedReply> {
         self.ehlo_or_helo_if_needed()?;
         let id = self.enqueue(|c| c.authenticate(mechanism))?;

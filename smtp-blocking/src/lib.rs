@@ -145,7 +145,7 @@
 //! | `docmd(cmd, args)` | [`SmtpClient::docmd`] (the whole line) |
 //! | `mail(from, options)`, `rcpt(to, options)` | [`SmtpClient::mail`], [`SmtpClient::rcpt`] with [`MailParams`] / [`RcptParams`] |
 //! | `data(msg)` | [`SmtpClient::data`] (from any `Read`, streamed), [`SmtpClient::data_per_recipient`] for LMTP |
-//! | `login(user, password)` | [`SmtpClient::login`] (CRAM-MD5, PLAIN, LOGIN) |
+//! | `login(user, password)` | [`SmtpClient::login`] (SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN, LOGIN) |
 //! | `auth(mechanism, authobject)` | [`SmtpClient::auth`] with any [`Mechanism`](smtp_proto::sasl::Mechanism) |
 //! | `starttls(context=…)` | [`SmtpClient::starttls`] (connector from the builder), or [`Builder::tls`] with [`TlsMode::Opportunistic`] / [`TlsMode::Required`] |
 //! | `sendmail(from, to, msg, mail_options, rcpt_options)` | [`SmtpClient::sendmail`], [`SmtpClient::sendmail_with`] (an [`Envelope`] with parameters); [`SmtpClient::send_mail`] returns the full [`MailReport`] instead of errors |

@@ -25,7 +25,7 @@
 //! | [`command`] | validated domains, mailboxes and parameters; [`Command`] encoded to wire bytes |
 //! | [`ehlo`] | [`Capabilities`] parsed from an EHLO reply |
 //! | [`body`] | streaming body encoder: line-end normalisation, dot-stuffing, BDAT, binary |
-//! | [`sasl`] | PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER, EXTERNAL behind one trait |
+//! | [`sasl`] | PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-256, SCRAM-SHA-1, XOAUTH2, OAUTHBEARER, EXTERNAL behind one trait |
 //! | [`client`] | the session state machine built from the above |
 //! | [`session`] | what every adapter shares above one request: settings, the smtplib-shaped error, hello-name and port rules |
 //! | [`error`] | every error type, and the map from smtplib's exceptions |
@@ -165,7 +165,8 @@
 //!
 //! | feature | default | what it adds | dependencies it pulls in |
 //! | --- | --- | --- | --- |
-//! | `cram-md5` | yes | the CRAM-MD5 mechanism (`sasl::CramMd5`), and CRAM-MD5 first in [`Client::login`]'s order, as smtplib | `md-5`, `hmac` |
+//! | `cram-md5` | yes | the CRAM-MD5 mechanism (`sasl::CramMd5`), and CRAM-MD5 first in [`Client::login`]'s order after SCRAM, as smtplib | `md-5`, `hmac` |
+//! | `scram` | yes | the SCRAM-SHA-256 and SCRAM-SHA-1 mechanisms (`sasl::Scram`), which also verify the server, first in [`Client::login`]'s order | `sha1`, `sha2`, `hmac`, `getrandom` |
 //! | `message` | no | the `message` module: the envelope of an RFC 5322 message from its headers (smtplib's `send_message`: `Sender`/`From`, `To`/`Cc`/`Bcc`, `Resent-*`) | `mail-parser` |
 //!
 //! With no features the crate depends on `memchr`, `thiserror` and `base64` only. Every

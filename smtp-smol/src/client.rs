@@ -528,8 +528,9 @@ impl<R: Runtime> GenericSmtpClient<R> {
         Ok(replies)
     }
 
-    /// smtplib's `login(user, password)`: says hello if needed, then tries CRAM-MD5, PLAIN and
-    /// LOGIN in that order among those offered until one succeeds. Refused credentials are
+    /// smtplib's `login(user, password)`: says hello if needed, then tries SCRAM-SHA-256,
+    /// SCRAM-SHA-1 (with `smtp-proto`'s default `scram` feature), CRAM-MD5, PLAIN and LOGIN in
+    /// that order among those offered until one succeeds. Refused credentials are
     /// [`Error::AuthFailed`]; no usable mechanism is [`UsageError::NoSuitableMechanism`].
     pub async fn login(&mut self, user: &str, password: &str) -> Result<OwnedReply> {
         self.ehlo_or_helo_if_needed().await?;

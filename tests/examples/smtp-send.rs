@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 use smtp_blocking::proto::body::MessageSize;
 use smtp_blocking::proto::client::{MailOutcome, MailReport, Stage};
 use smtp_blocking::proto::command::{Mailbox, ReversePath};
-use smtp_blocking::proto::sasl::{CramMd5, Login, Mechanism, Plain, XOAuth2};
+use smtp_blocking::proto::sasl::{
+    CramMd5, External, Login, Mechanism, OAuthBearer, Plain, Scram, ScramHash, XOAuth2,
+};
 use smtp_blocking::proto::{Domain, Error as ProtoError, OwnedReply};
 use smtp_blocking::{Content, Envelope, Error, SmtpClient, TlsMode, UsageError};
 use smtp_smol::GenericSmtpClient;
@@ -31,7 +33,8 @@ const USAGE: &str = "\
 usage: smtp-send --server HOST:PORT|/unix/socket --from ADDR --to ADDR [--to ADDR ...]
                  [--runtime blocking|async-std|smol] [--tls none|starttls|starttls-required|implicit]
                  [--insecure] [--lmtp] [--helo NAME]
-                 [--auth-user U --auth-pass P [--auth-mech PLAIN|LOGIN|CRAM-MD5|XOAUTH2]]
+                 [--auth-user U --auth-pass P [--auth-mech PLAIN|LOGIN|CRAM-MD5|XOAUTH2|
+                  SCRAM-SHA-256|SCRAM-SHA-1|OAUTHBEARER|EXTERNAL]]
                  [--allow-plaintext-auth] [--data FILE|-] [--timeout SECS] [--count N]
                  [--json] [--trace]
 
@@ -119,6 +122,10 @@ enum AuthMech {
     Login,
     CramMd5,
     XOAuth2,
+    ScramSha256,
+    ScramSha1,
+    OAuthBearer,
+    External,
 }
 
 /// The parsed command line.
@@ -323,6 +330,10 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
                     "LOGIN" => AuthMech::Login,
                     "CRAM-MD5" => AuthMech::CramMd5,
                     "XOAUTH2" => AuthMech::XOAuth2,
+                    "SCRAM-SHA-256" => AuthMech::ScramSha256,
+                    "SCRAM-SHA-1" => AuthMech::ScramSha1,
+                    "OAUTHBEARER" => AuthMech::OAuthBearer,
+                    "EXTERNAL" => AuthMech::External,
                     other => return Err(format!("unknown --auth-mech {other:?}")),
                 })
             }
@@ -819,12 +830,19 @@ fn open_async<R: BlockOn>(opts: &Options, stderr: &SharedWrite) -> Result<Box<dy
     Ok(Box::new(client))
 }
 
+/// The `--auth-mech` mechanism: OAuth mechanisms take the password as the token, EXTERNAL
+/// takes the user as its authorization identity and ignores the password.
 fn mechanism(m: AuthMech, user: &str, pass: &str) -> Result<Box<dyn Mechanism>, String> {
+    let e = |e: smtp_blocking::proto::sasl::SaslError| e.to_string();
     Ok(match m {
-        AuthMech::Plain => Box::new(Plain::new(user, pass).map_err(|e| e.to_string())?),
+        AuthMech::Plain => Box::new(Plain::new(user, pass).map_err(e)?),
         AuthMech::Login => Box::new(Login::new(user, pass)),
         AuthMech::CramMd5 => Box::new(CramMd5::new(user, pass)),
-        AuthMech::XOAuth2 => Box::new(XOAuth2::new(user, pass).map_err(|e| e.to_string())?),
+        AuthMech::XOAuth2 => Box::new(XOAuth2::new(user, pass).map_err(e)?),
+        AuthMech::ScramSha256 => Box::new(Scram::new(ScramHash::Sha256, user, pass).map_err(e)?),
+        AuthMech::ScramSha1 => Box::new(Scram::new(ScramHash::Sha1, user, pass).map_err(e)?),
+        AuthMech::OAuthBearer => Box::new(OAuthBearer::new(user, pass).map_err(e)?),
+        AuthMech::External => Box::new(External::new().with_authzid(user).map_err(e)?),
     })
 }
 

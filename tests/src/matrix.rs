@@ -738,7 +738,12 @@ fn act(s: &mut dyn Session, verb: &str, args: &str) -> Result<Vec<String>, Strin
             let report = s.send_mail(envelope, &mut body.as_slice());
             vec![report.map_or_else(summarize_error, |r| summarize(&Event::MailDone(r)))]
         }
-        "auth" => authenticated(s.auth(mechanism_of(word(0)?, word(1)?, word(2)?)?)),
+        "auth" => authenticated(s.auth(mechanism_of(
+            word(0)?,
+            word(1)?,
+            word(2)?,
+            args.split_whitespace().nth(3),
+        )?)),
         "login" => authenticated(s.login(word(0)?, word(1)?)),
         "hello" => match word(0)? {
             "ehlo" | "lhlo" => reply(s.ehlo()),

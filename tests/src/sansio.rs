@@ -424,10 +424,26 @@ pub fn envelope_of(args: &str) -> Result<(Envelope, Vec<u8>), String> {
     Ok((envelope, body))
 }
 
-/// The mechanism named in a `>> auth MECH USER SECRET` line.
-pub fn mechanism_of(name: &str, user: &str, secret: &str) -> Result<Box<dyn Mechanism>, String> {
+/// The mechanism named in a `>> auth MECH USER SECRET [NONCE]` line.
+///
+/// SCRAM-SHA-256 and SCRAM-SHA-1 take the client nonce from `NONCE` (random without it);
+/// EXTERNAL takes `USER` as its authorization identity (`-`: none) and ignores `SECRET`.
+pub fn mechanism_of(
+    name: &str,
+    user: &str,
+    secret: &str,
+    nonce: Option<&str>,
+) -> Result<Box<dyn Mechanism>, String> {
     let err = |e: sasl::SaslError| e.to_string();
+    let scram = |hash| match nonce {
+        Some(nonce) => sasl::Scram::with_nonce(hash, user, secret, nonce),
+        None => sasl::Scram::new(hash, user, secret),
+    };
     Ok(match name.to_ascii_uppercase().as_str() {
+        "SCRAM-SHA-256" => Box::new(scram(sasl::ScramHash::Sha256).map_err(err)?),
+        "SCRAM-SHA-1" => Box::new(scram(sasl::ScramHash::Sha1).map_err(err)?),
+        "EXTERNAL" if user == "-" => Box::new(sasl::External::new()),
+        "EXTERNAL" => Box::new(sasl::External::new().with_authzid(user).map_err(err)?),
         "PLAIN" => Box::new(sasl::Plain::new(user, secret).map_err(err)?),
         "LOGIN" => Box::new(sasl::Login::new(user, secret)),
         "CRAM-MD5" => Box::new(sasl::CramMd5::new(user, secret)),
@@ -457,7 +473,12 @@ impl Runner {
                 r.map(drop)
             }
             "auth" => c
-                .authenticate(mechanism_of(word(0)?, word(1)?, word(2)?)?)
+                .authenticate(mechanism_of(
+                    word(0)?,
+                    word(1)?,
+                    word(2)?,
+                    words.get(3).copied(),
+                )?)
                 .map(drop),
             "login" => c.login(word(0)?, word(1)?).map(drop),
             "hello" => {

@@ -16,10 +16,11 @@
 //! ```
 //!
 //! `>>` actions: `send` (keys `from`, `to` (comma-separated), `body`, `size`, `content`
-//! (7bit/8bit/binary), `notify`, `ret`, `envid`, `requiretls`), `auth MECH USER SECRET`,
-//! `login USER PASS`, `hello ehlo|helo|lhlo|ehlo-or-helo`, `starttls`, `tls` (the handshake is
-//! done), `mail FROM`, `rcpt TO`, `data body="…"`, `bdat body="…"`, `rset`, `noop [ARG]`,
-//! `vrfy ARG`, `expn ARG`, `help [ARG]`, `raw LINE`, `quit`.
+//! (7bit/8bit/binary), `notify`, `ret`, `envid`, `requiretls`), `auth MECH USER SECRET [NONCE]`
+//! (see `sansio::mechanism_of`), `login USER PASS`, `hello ehlo|helo|lhlo|ehlo-or-helo`,
+//! `starttls`, `tls` (the handshake is done), `mail FROM`, `rcpt TO`, `data body="…"`,
+//! `bdat body="…"`, `rset`, `noop [ARG]`, `vrfy ARG`, `expn ARG`, `help [ARG]`, `raw LINE`,
+//! `quit`.
 //!
 //! A mutator's `UsageError` shows up as the event `Usage <Debug of the error>`.
 

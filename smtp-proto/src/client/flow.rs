@@ -835,6 +835,13 @@ impl Client {
         match reply.code().class() {
             // RFC 4954 §6: 235 is success; any other 2xx is not a completed authentication.
             Class::PositiveCompletion if reply.code() == ReplyCode::AUTH_OK => {
+                // A mechanism that authenticates the server (SCRAM) refuses a success the
+                // server has not proved; the server now takes the session as authenticated,
+                // so the session ends.
+                if let Some(Err(e)) = auth.current.as_mut().map(|m| m.finish()) {
+                    self.fail(Error::Sasl(e));
+                    return None;
+                }
                 self.emit(Event::Authenticated { id, reply });
                 None
             }
@@ -865,6 +872,12 @@ impl Client {
                 match answer {
                     Some(Ok(response)) => {
                         self.send(Command::AuthResponse(response.expose()), Expect::Auth);
+                    }
+                    // The server failed to prove that it knows the password: it is not the
+                    // server the credentials are for, so no other mechanism is tried on it.
+                    Some(Err(e @ sasl::SaslError::ServerSignatureMismatch)) => {
+                        self.fail(Error::Sasl(e));
+                        return None;
                     }
                     _ => {
                         self.send(Command::AuthCancel, Expect::Auth);

@@ -474,7 +474,12 @@ impl Client {
     }
 
     /// smtplib's `login(user, password)`: tries each offered mechanism of
-    /// [`sasl::DEFAULT_PREFERENCE`] (CRAM-MD5, PLAIN, LOGIN) in turn until one succeeds.
+    /// [`sasl::DEFAULT_PREFERENCE`] (SCRAM-SHA-256, SCRAM-SHA-1 with the `scram` feature, then
+    /// CRAM-MD5, PLAIN, LOGIN) in turn until one succeeds.
+    ///
+    /// A server that fails SCRAM's check of the server (a wrong `v=`, or a `235` without one)
+    /// ends the session with [`Error::Sasl`]: no other mechanism is tried on
+    /// it.
     pub fn login(&mut self, user: &str, password: &str) -> Result<RequestId, UsageError> {
         self.check_auth()?;
         let offered = self.caps.as_ref().map(Capabilities::auth);

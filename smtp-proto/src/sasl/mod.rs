@@ -15,7 +15,10 @@
 //!    passes the raw bytes to [`Mechanism::respond`], then sends the returned bytes (base64).
 //! 3. When `respond` returns [`SaslError::UnexpectedChallenge`], the mechanism cannot go on:
 //!    the client cancels the exchange with `*`.
-//! 4. The final `235` or `5xx` reply ends the exchange; the mechanism is not told about it.
+//! 4. The final `5xx` reply ends the exchange; the mechanism is not told about it. On the
+//!    final `235` the client calls [`Mechanism::finish`]: a mechanism that authenticates the
+//!    server (SCRAM) refuses a success it has not verified, and the client then ends the
+//!    session with that error instead of reporting success.
 //!
 //! As a convenience (RFC 4422 §4), a client-first mechanism whose initial response was never
 //! taken answers an *empty* challenge with that initial response; a client that follows the
@@ -49,6 +52,8 @@ mod external;
 mod login;
 mod oauthbearer;
 mod plain;
+#[cfg(feature = "scram")]
+mod scram;
 mod xoauth2;
 
 #[cfg(feature = "cram-md5")]
@@ -57,9 +62,19 @@ pub use external::External;
 pub use login::Login;
 pub use oauthbearer::OAuthBearer;
 pub use plain::Plain;
+#[cfg(feature = "scram")]
+pub use scram::{Scram, ScramHash};
 pub use xoauth2::XOAuth2;
 
-/// Smtplib's `login()` order.
+/// `login()`'s order: SCRAM-SHA-256, SCRAM-SHA-1 (with the `scram` feature), then smtplib's
+/// CRAM-MD5, PLAIN, LOGIN.
+#[cfg(feature = "scram")]
+pub const DEFAULT_PREFERENCE: &[&str] =
+    &["SCRAM-SHA-256", "SCRAM-SHA-1", "CRAM-MD5", "PLAIN", "LOGIN"];
+
+/// `login()`'s order: smtplib's CRAM-MD5, PLAIN, LOGIN (SCRAM-SHA-256 and SCRAM-SHA-1 come
+/// first with the `scram` feature).
+#[cfg(not(feature = "scram"))]
 pub const DEFAULT_PREFERENCE: &[&str] = &["CRAM-MD5", "PLAIN", "LOGIN"];
 
 /// The longest server error text (in bytes) that XOAUTH2 and OAUTHBEARER keep; longer texts
@@ -105,6 +120,24 @@ pub enum SaslError {
     /// the problem (e.g. `"PLAIN user name contains NUL"`), never the value.
     #[error("invalid credential: {0}")]
     InvalidCredential(&'static str),
+    /// A challenge the mechanism cannot accept (e.g. a SCRAM server-first message without a
+    /// salt); the text names the problem.
+    #[error("invalid challenge: {0}")]
+    InvalidChallenge(&'static str),
+    /// The server reported an error inside the exchange (SCRAM's `e=`); lossy UTF-8, at most
+    /// [`MAX_ERROR_LEN`] bytes.
+    #[error("server error: {0}")]
+    ServerError(String),
+    /// The server's proof that it knows the password (SCRAM's `v=`) is wrong.
+    #[error("server signature does not match")]
+    ServerSignatureMismatch,
+    /// The server reported success without proving that it knows the password (SCRAM: a `235`
+    /// before a valid `v=`).
+    #[error("server reported success without proving that it knows the password")]
+    ServerNotVerified,
+    /// The operating system gave no random bytes for a nonce.
+    #[error("no random bytes for a nonce")]
+    NoRandomness,
 }
 
 /// A client-side SASL mechanism.
@@ -118,6 +151,12 @@ pub trait Mechanism: Send {
     fn initial_response(&mut self) -> Option<Secret<Vec<u8>>>;
     /// Answers one decoded `334` challenge.
     fn respond(&mut self, challenge: &[u8]) -> Result<Secret<Vec<u8>>, SaslError>;
+    /// Called when the server reports success (`235`). A mechanism that authenticates the
+    /// server returns an error when the server has not proved itself (SCRAM:
+    /// [`SaslError::ServerNotVerified`]); the default accepts.
+    fn finish(&mut self) -> Result<(), SaslError> {
+        Ok(())
+    }
 }
 
 /// Decodes a `334` challenge text strictly (standard alphabet, padding required).
@@ -138,11 +177,21 @@ pub fn encode_response(raw: &[u8], out: &mut Vec<u8>) {
 }
 
 /// The mechanism `name` (case-insensitive) built from a user name and password, for
-/// `login()`: CRAM-MD5 (with the feature), PLAIN, LOGIN; `None` for anything else.
+/// `login()`: SCRAM-SHA-256 and SCRAM-SHA-1 (with a random nonce; `scram` feature), CRAM-MD5
+/// (`cram-md5` feature), PLAIN, LOGIN; `None` for anything else.
 ///
 /// Also `None` when the mechanism cannot carry these credentials (PLAIN refuses a NUL in the
-/// user name or password), so a caller walking a preference list simply tries the next name.
+/// user name or password, SCRAM a password that is not printable ASCII), so a caller walking a
+/// preference list simply tries the next name.
 pub fn password_mechanism(name: &str, user: &str, password: &str) -> Option<Box<dyn Mechanism>> {
+    #[cfg(feature = "scram")]
+    for hash in [ScramHash::Sha256, ScramHash::Sha1] {
+        if name.eq_ignore_ascii_case(hash.mechanism_name()) {
+            return Scram::new(hash, user, password)
+                .ok()
+                .map(|m| Box::new(m) as Box<dyn Mechanism>);
+        }
+    }
     #[cfg(feature = "cram-md5")]
     if name.eq_ignore_ascii_case("CRAM-MD5") {
         return Some(Box::new(CramMd5::new(user, password)));
@@ -365,6 +414,47 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "scram")]
+    #[test]
+    fn password_mechanism_builds_scram() {
+        for (name, canonical) in [
+            ("SCRAM-SHA-256", "SCRAM-SHA-256"),
+            ("scram-sha-256", "SCRAM-SHA-256"),
+            ("SCRAM-SHA-1", "SCRAM-SHA-1"),
+            ("Scram-Sha-1", "SCRAM-SHA-1"),
+        ] {
+            let mut m = password_mechanism(name, "user", "pencil").unwrap();
+            assert_eq!(m.name(), canonical);
+            let first = m.initial_response().unwrap();
+            // `n,,n=user,r=` and 24 base64 characters of random nonce.
+            let first = first.expose();
+            assert!(first.starts_with(b"n,,n=user,r="), "{first:?}");
+            assert_eq!(first.len(), "n,,n=user,r=".len() + 24);
+        }
+        // Two mechanisms never share a nonce.
+        let a = password_mechanism("SCRAM-SHA-256", "u", "p")
+            .unwrap()
+            .initial_response();
+        let b = password_mechanism("SCRAM-SHA-256", "u", "p")
+            .unwrap()
+            .initial_response();
+        assert_ne!(a, b);
+        // A password SCRAM cannot carry leaves the name to the next mechanism.
+        assert!(password_mechanism("SCRAM-SHA-256", "user", "pässword").is_none());
+        assert_eq!(
+            DEFAULT_PREFERENCE,
+            ["SCRAM-SHA-256", "SCRAM-SHA-1", "CRAM-MD5", "PLAIN", "LOGIN"]
+        );
+    }
+
+    #[cfg(not(feature = "scram"))]
+    #[test]
+    fn password_mechanism_without_scram() {
+        assert!(password_mechanism("SCRAM-SHA-256", "u", "p").is_none());
+        assert!(password_mechanism("SCRAM-SHA-1", "u", "p").is_none());
+        assert_eq!(DEFAULT_PREFERENCE, ["CRAM-MD5", "PLAIN", "LOGIN"]);
+    }
+
     #[cfg(not(feature = "cram-md5"))]
     #[test]
     fn password_mechanism_without_cram_md5() {
@@ -385,7 +475,9 @@ mod tests {
             "LOGI",
             "CRAM-MD",
             "CRAM_MD5",
-            "SCRAM-SHA-1",
+            "SCRAM-SHA-1-PLUS",
+            "SCRAM-SHA-256-PLUS",
+            "SCRAM-SHA-512",
         ] {
             assert!(password_mechanism(name, "u", "p").is_none(), "{name:?}");
         }
@@ -471,6 +563,10 @@ mod tests {
             all.extend(XOAuth2::new(&*user, &*secret).ok().map(|m| Box::new(m) as Box<dyn Mechanism>));
             all.extend(OAuthBearer::new(&*user, &*secret).ok().map(|m| Box::new(m) as Box<dyn Mechanism>));
             all.extend(External::new().with_authzid(&*user).ok().map(|m| Box::new(m) as Box<dyn Mechanism>));
+            #[cfg(feature = "scram")]
+            for hash in [ScramHash::Sha1, ScramHash::Sha256] {
+                all.extend(Scram::with_nonce(hash, &*user, &*secret, "fyko+d2lbbFgONRv9qkxdawL").ok().map(|m| Box::new(m) as Box<dyn Mechanism>));
+            }
             for mut m in all {
                 if take_ir {
                     let _ = m.initial_response();
