@@ -46,7 +46,7 @@ usage: smtp-send --server HOST:PORT|/unix/socket --from ADDR --to ADDR [--to ADD
   --helo          EHLO/HELO/LHLO name (default: this host's FQDN)
   --from          envelope sender; \"\" is the null reverse-path <>
   --to            envelope recipient, one or more
-  --auth-*        authenticate (default mechanisms: CRAM-MD5, PLAIN, LOGIN, the first offered)
+  --auth-*        authenticate (default: the first offered of SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN, LOGIN)
   --allow-plaintext-auth   permit AUTH without TLS to a non-loopback server
   --data          the message (headers + body); '-' or absent: standard input
   --timeout       seconds bounding the connect, the TLS handshake and each complete reply

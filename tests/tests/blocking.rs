@@ -445,7 +445,7 @@ fn cli_exit_codes_follow_the_contract() {
                 "--auth-pass",
                 "x",
                 "--auth-mech",
-                "external",
+                "ntlm",
             ],
             2,
         ),
