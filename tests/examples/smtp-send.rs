@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 
 use smtp_blocking::proto::body::MessageSize;
 use smtp_blocking::proto::client::{MailOutcome, MailReport, Stage};
-use smtp_blocking::proto::command::{Mailbox, ReversePath};
+use smtp_blocking::proto::command::{Mailbox, Notify, Orcpt, Ret, ReversePath, XText};
 use smtp_blocking::proto::sasl::{CramMd5, Login, Mechanism, Plain, XOAuth2};
-use smtp_blocking::proto::{Domain, Error as ProtoError, OwnedReply};
+use smtp_blocking::proto::{Domain, Error as ProtoError, Extension, OwnedReply};
 use smtp_blocking::{Content, Envelope, Error, SmtpClient, TlsMode, UsageError};
 use smtp_smol::GenericSmtpClient;
 
@@ -33,7 +33,8 @@ usage: smtp-send --server HOST:PORT|/unix/socket --from ADDR --to ADDR [--to ADD
                  [--insecure] [--lmtp] [--helo NAME]
                  [--auth-user U --auth-pass P [--auth-mech PLAIN|LOGIN|CRAM-MD5|XOAUTH2]]
                  [--allow-plaintext-auth] [--data FILE|-] [--timeout SECS] [--count N]
-                 [--json] [--trace]
+                 [--notify NEVER|SUCCESS,FAILURE,DELAY] [--orcpt ADDR] [--ret FULL|HDRS]
+                 [--envid ID] [--json] [--trace]
 
   --server        HOST:PORT, or a Unix socket path starting with '/'
   --runtime       which adapter drives the session (default blocking)
@@ -49,6 +50,11 @@ usage: smtp-send --server HOST:PORT|/unix/socket --from ADDR --to ADDR [--to ADD
   --timeout       seconds bounding the connect, the TLS handshake and each complete reply
                   (default: the RFC 5321 timeouts, 2 to 10 minutes)
   --count         send the message N times on one connection (default 1)
+  --notify        DSN (RFC 3461): NOTIFY= on each RCPT: NEVER, or any of SUCCESS,FAILURE,DELAY
+  --orcpt         DSN: ORCPT=rfc822;ADDR on each RCPT
+  --ret           DSN: RET= on MAIL: FULL (the whole message) or HDRS (the headers)
+  --envid         DSN: ENVID= on MAIL (printable ASCII, sent xtext-encoded)
+                  Without DSN offered the message goes without these, with a warning.
   --json          last line of stdout: a JSON summary
   --trace         the SMTP transcript on standard error (AUTH redacted)
 
@@ -137,8 +143,66 @@ struct Options {
     data: Option<String>,
     timeout: Option<Duration>,
     count: u64,
+    dsn: Dsn,
     json: bool,
     trace: bool,
+}
+
+/// The DSN requests (RFC 3461) of the command line, validated.
+#[derive(Debug, Default)]
+struct Dsn {
+    notify: Option<Notify>,
+    orcpt: Option<Orcpt>,
+    ret: Option<Ret>,
+    envid: Option<XText>,
+}
+
+impl Dsn {
+    /// Whether any DSN parameter was asked for.
+    fn requested(&self) -> bool {
+        self.notify.is_some() || self.orcpt.is_some() || self.ret.is_some() || self.envid.is_some()
+    }
+
+    /// Puts the parameters on the envelope: RET and ENVID on MAIL, NOTIFY and ORCPT on each RCPT.
+    fn apply(&self, envelope: &mut Envelope) {
+        envelope.params.ret = self.ret;
+        envelope.params.envid.clone_from(&self.envid);
+        for rcpt in &mut envelope.to {
+            rcpt.params.notify = self.notify;
+            rcpt.params.orcpt.clone_from(&self.orcpt);
+        }
+    }
+}
+
+/// `--notify`: `NEVER` alone, or a set of `SUCCESS`, `FAILURE`, `DELAY` (case-insensitive,
+/// each at most once).
+fn parse_notify(v: &str) -> Result<Notify, String> {
+    let upper = v.to_ascii_uppercase();
+    if upper == "NEVER" {
+        return Ok(Notify::Never);
+    }
+    let (mut success, mut failure, mut delay) = (false, false, false);
+    for word in upper.split(',') {
+        let flag = match word {
+            "SUCCESS" => &mut success,
+            "FAILURE" => &mut failure,
+            "DELAY" => &mut delay,
+            "NEVER" => return Err(format!("--notify {v:?}: NEVER cannot be combined")),
+            _ => {
+                return Err(format!(
+                    "--notify {v:?}: expected NEVER, or SUCCESS, FAILURE, DELAY separated by commas"
+                ))
+            }
+        };
+        if std::mem::replace(flag, true) {
+            return Err(format!("--notify {v:?}: {word} given twice"));
+        }
+    }
+    Ok(Notify::On {
+        success,
+        failure,
+        delay,
+    })
 }
 
 /// What happened, for the summary.
@@ -277,6 +341,7 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut data = None;
     let mut timeout = None;
     let mut count = 1u64;
+    let mut dsn = Dsn::default();
     let mut json = false;
     let mut trace = false;
 
@@ -349,6 +414,36 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
                     return Err("--count must be at least 1".into());
                 }
             }
+            "--notify" | "--orcpt" | "--ret" | "--envid" => {
+                let v = value(flag)?;
+                if v.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+                    return Err(format!("{flag} contains CR, LF or NUL"));
+                }
+                match flag {
+                    "--notify" => dsn.notify = Some(parse_notify(&v)?),
+                    "--orcpt" => {
+                        // An address as `--to` takes it (`<>` around it allowed), sent bare.
+                        let orcpt = Mailbox::try_from(v.as_str())
+                            .map_err(|e| e.to_string())
+                            .and_then(|m| Orcpt::rfc822(m.as_str()).map_err(|e| e.to_string()))
+                            .map_err(|e| format!("--orcpt {v:?}: {e}"))?;
+                        dsn.orcpt = Some(orcpt);
+                    }
+                    "--ret" => {
+                        dsn.ret = Some(match v.to_ascii_uppercase().as_str() {
+                            "FULL" => Ret::Full,
+                            "HDRS" => Ret::Hdrs,
+                            _ => return Err(format!("--ret {v:?}: expected FULL or HDRS")),
+                        })
+                    }
+                    _ => {
+                        dsn.envid = Some(
+                            XText::try_from(v.as_str())
+                                .map_err(|e| format!("--envid {v:?}: {e}"))?,
+                        )
+                    }
+                }
+            }
             "--json" => json = true,
             "--trace" => trace = true,
             other => return Err(format!("unknown argument {other:?}")),
@@ -402,6 +497,7 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
         data,
         timeout,
         count,
+        dsn,
         json,
         trace,
     })))
@@ -611,6 +707,18 @@ fn send(
         }
     }
     let mut envelope = Envelope::new(opts.from.clone(), opts.to.iter().cloned());
+    if opts.dsn.requested() {
+        // A DSN is a request, not a need: without the extension the message goes without it.
+        if client.offers(Extension::Dsn) {
+            opts.dsn.apply(&mut envelope);
+        } else {
+            say(
+                stderr,
+                "smtp-send: warning: the server does not offer DSN; \
+                 sending without --notify/--orcpt/--ret/--envid",
+            );
+        }
+    }
     envelope.size = Some(shape.size);
     if shape.eight_bit {
         envelope.content = Content::EightBit;
@@ -678,6 +786,8 @@ fn send(
 
 /// The calls the CLI makes, whichever adapter makes them.
 trait Session {
+    /// Whether the server's last EHLO/LHLO offered `extension`.
+    fn offers(&self, extension: Extension) -> bool;
     fn login(&mut self, user: &str, pass: &str) -> Result<OwnedReply, Error>;
     fn auth(&mut self, mechanism: Box<dyn Mechanism>) -> Result<OwnedReply, Error>;
     fn send_all_with<'a>(
@@ -690,6 +800,9 @@ trait Session {
 }
 
 impl Session for SmtpClient {
+    fn offers(&self, extension: Extension) -> bool {
+        self.capabilities().is_some_and(|c| c.supports(extension))
+    }
     fn login(&mut self, user: &str, pass: &str) -> Result<OwnedReply, Error> {
         Self::login(self, user, pass)
     }
@@ -743,6 +856,9 @@ impl<R: Read + Unpin> futures_lite::AsyncRead for LocalRead<R> {
 }
 
 impl<R: BlockOn> Session for GenericSmtpClient<R> {
+    fn offers(&self, extension: Extension) -> bool {
+        self.capabilities().is_some_and(|c| c.supports(extension))
+    }
     fn login(&mut self, user: &str, pass: &str) -> Result<OwnedReply, Error> {
         R::block_on(Self::login(self, user, pass))
     }

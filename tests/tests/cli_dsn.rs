@@ -1,0 +1,203 @@
+//! Black-box tests of `smtp-send`'s DSN flags (`--notify`, `--orcpt`, `--ret`, `--envid`,
+//! RFC 3461) under every `--runtime`: what the server records with DSN offered, the warning and
+//! the plain envelope without it, and the usage errors found before connecting.
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use smtp_tests::cli::*;
+use smtp_tests::server::Server;
+
+#[allow(dead_code)]
+#[path = "../examples/smtp-send.rs"]
+mod smtp_send;
+
+/// Every DSN flag, with an ENVID and an ORCPT that need xtext encoding.
+const DSN_FLAGS: [&str; 8] = [
+    "--notify",
+    "success,FAILURE",
+    "--orcpt",
+    "<c+d@y.org>",
+    "--ret",
+    "hdrs",
+    "--envid",
+    "id+1 =x",
+];
+
+#[test]
+fn dsn_parameters_are_sent_xtext_encoded_when_offered() {
+    each_runtime(|rt| {
+        let server = Server::builder()
+            .extensions(&["PIPELINING", "8BITMIME", "DSN"])
+            .start()
+            .expect("server");
+        let extra = [&DSN_FLAGS[..], &["--to", "e@y.org"]].concat();
+        let out = send(&addr(&server), rt, &extra, MSG);
+        out.assert_code(0);
+        assert!(!out.stderr.contains("DSN"), "{}: {}", out.what, out.stderr);
+        let commands = commands(&server);
+        let envelope: Vec<&str> = commands
+            .iter()
+            .map(String::as_str)
+            .filter(|c| c.starts_with("MAIL") || c.starts_with("RCPT"))
+            .collect();
+        assert_eq!(
+            envelope,
+            [
+                "MAIL FROM:<a@x.org> RET=HDRS ENVID=id+2B1+20+3Dx",
+                "RCPT TO:<b@y.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;c+2Bd@y.org",
+                "RCPT TO:<e@y.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;c+2Bd@y.org",
+            ],
+            "{rt}"
+        );
+        let messages = server.messages();
+        assert_eq!(messages.len(), 1, "{rt}");
+        assert_eq!(messages[0].data, MSG, "{rt}");
+    });
+}
+
+#[test]
+fn notify_never_is_sent_alone() {
+    each_runtime(|rt| {
+        let server = Server::builder()
+            .extensions(&["DSN"])
+            .start()
+            .expect("server");
+        let out = send(&addr(&server), rt, &["--notify", "never"], MSG);
+        out.assert_code(0);
+        let commands = commands(&server);
+        assert!(
+            commands
+                .iter()
+                .any(|c| c == "RCPT TO:<b@y.org> NOTIFY=NEVER"),
+            "{rt}: {commands:?}"
+        );
+        assert!(
+            commands.iter().any(|c| c == "MAIL FROM:<a@x.org>"),
+            "{rt}: {commands:?}"
+        );
+    });
+}
+
+#[test]
+fn without_dsn_offered_the_message_goes_without_dsn_parameters_and_a_warning() {
+    each_runtime(|rt| {
+        let server = Server::builder()
+            .extensions(&["PIPELINING", "8BITMIME"])
+            .start()
+            .expect("server");
+        let out = send(&addr(&server), rt, &DSN_FLAGS, MSG);
+        out.assert_code(0);
+        assert!(
+            out.stderr.contains("warning") && out.stderr.contains("DSN"),
+            "{}: no warning: {:?}",
+            out.what,
+            out.stderr
+        );
+        let commands = commands(&server);
+        let envelope: Vec<&str> = commands
+            .iter()
+            .map(String::as_str)
+            .filter(|c| c.starts_with("MAIL") || c.starts_with("RCPT"))
+            .collect();
+        assert_eq!(
+            envelope,
+            ["MAIL FROM:<a@x.org>", "RCPT TO:<b@y.org>"],
+            "{rt}"
+        );
+        let messages = server.messages();
+        assert_eq!(messages.len(), 1, "{rt}");
+        assert_eq!(messages[0].data, MSG, "{rt}");
+
+        // Without DSN flags there is nothing to warn about.
+        let server = Server::builder()
+            .extensions(&["PIPELINING"])
+            .start()
+            .expect("server");
+        let out = send(&addr(&server), rt, &[], MSG);
+        out.assert_code(0);
+        assert!(!out.stderr.contains("DSN"), "{}: {}", out.what, out.stderr);
+        finished(&server, 1);
+    });
+}
+
+#[test]
+fn bad_dsn_flags_exit_2_before_connecting() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let server = listener.local_addr().expect("addr").to_string();
+    let cases: [&[&str]; 22] = [
+        &["--notify", "NEVER,SUCCESS"],
+        &["--notify", "failure,never"],
+        &["--notify", "SUCCESS,SUCCESS"],
+        &["--notify", "SUCCESS,"],
+        &["--notify", ""],
+        &["--notify", "ALWAYS"],
+        &["--notify", "SUCCESS\r\nRSET"],
+        &["--notify", "NEVER\n"],
+        &["--notify"],
+        &["--orcpt", "not an address"],
+        &["--orcpt", "c@y.org\r\nRSET"],
+        &["--orcpt", ""],
+        &["--orcpt", "c@y.org>"],
+        &["--orcpt", "dé@y.org"],
+        &["--ret", "ALL"],
+        &["--ret", "FULL\r"],
+        &["--ret", ""],
+        &["--envid", ""],
+        &["--envid", "id\r\nRSET"],
+        &["--envid", "id\n"],
+        &["--envid", "idé"],
+        &["--envid", "x\u{7f}"],
+    ];
+    let long_envid = "x".repeat(501);
+    each_runtime(|rt| {
+        let long: &[&str] = &["--envid", &long_envid];
+        for case in cases.iter().copied().chain([long]) {
+            let args = [
+                &["--server", &server, "--from", "a@x.org", "--to", "b@y.org"][..],
+                &["--json", "--timeout", "3", "--runtime", rt][..],
+                case,
+            ]
+            .concat();
+            let out = smtp_send(&args, MSG);
+            out.assert_code(2);
+            assert!(!out.stderr.is_empty(), "{}: no message", out.what);
+            assert!(!out.json()["ok"].as_bool().unwrap_or(true), "{}", out.what);
+        }
+    });
+    assert!(
+        listener.accept().is_err(),
+        "a usage error connected to the server"
+    );
+}
+
+/// A NUL cannot be passed in a process's arguments: the same check, in-process.
+#[test]
+fn a_nul_in_a_dsn_flag_is_a_usage_error() {
+    for (flag, value) in [
+        ("--notify", "SUCCESS\0"),
+        ("--orcpt", "c@y.org\0"),
+        ("--ret", "FULL\0"),
+        ("--envid", "id\0x"),
+    ] {
+        let args: Vec<String> = [
+            "--server",
+            "127.0.0.1:9",
+            "--from",
+            "a@x.org",
+            "--to",
+            "b@y.org",
+            flag,
+            value,
+        ]
+        .map(String::from)
+        .to_vec();
+        let err = Arc::new(Mutex::new(Vec::new()));
+        let mut out = Vec::new();
+        let code = smtp_send::run(&args, &mut &MSG[..], &mut out, err.clone());
+        assert_eq!(code, 2, "{flag} {value:?}");
+        let text = String::from_utf8_lossy(&err.lock().expect("stderr")).into_owned();
+        assert!(text.contains("CR, LF or NUL"), "{flag}: {text}");
+    }
+}
