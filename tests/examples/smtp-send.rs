@@ -532,14 +532,72 @@ fn parse_server(s: &str, tls: TlsMode, lmtp: bool) -> Result<Server, String> {
 }
 
 /// A file up to this size is read into memory once, so that `--count` copies cost no file
-/// system calls; a larger one streams from the file for each copy.
+/// system calls; a larger one streams from the file for each copy. Standard input up to this
+/// size is kept in memory; a larger one is spooled to a temporary file.
 const IN_MEMORY_MAX: u64 = 1024 * 1024;
 
-/// The message: a large file (rewound for each copy, never loaded whole), or in memory: a small
-/// file, or standard input (read once, as it cannot be rewound).
+/// The message: a large file or spooled standard input (rewound for each copy, never loaded
+/// whole), or in memory: a small file, or small standard input.
 enum Message {
     File(File),
+    Spooled(Spool),
     Memory(Vec<u8>),
+}
+
+/// Standard input copied to a temporary file, as it cannot be rewound for `--count` copies.
+///
+/// The file is created new (never an existing path or link), readable by its owner only, in
+/// `std::env::temp_dir()`. On Unix its name is removed at once (the open file lives on until
+/// closed, even if the program is killed); elsewhere it is removed when the spool is dropped.
+struct Spool {
+    file: File,
+    /// The name still to remove (not on Unix, where it is already gone).
+    path: Option<std::path::PathBuf>,
+}
+
+impl Spool {
+    /// A new, empty temporary file.
+    fn create() -> io::Result<Self> {
+        let dir = std::env::temp_dir();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let mut attempt = 0u32;
+        loop {
+            let name = format!("smtp-send-{}-{nanos}-{attempt}.spool", std::process::id());
+            let path = dir.join(name);
+            let mut options = std::fs::OpenOptions::new();
+            options.read(true).write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(&path) {
+                Ok(file) => {
+                    #[cfg(unix)]
+                    {
+                        std::fs::remove_file(&path)?;
+                        return Ok(Self { file, path: None });
+                    }
+                    #[cfg(not(unix))]
+                    return Ok(Self {
+                        file,
+                        path: Some(path),
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => {
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// What one pass over the message found.
@@ -604,9 +662,16 @@ impl Message {
                     .map_err(|e| format!("--data {path:?}: {e}"))?;
             }
             _ => {
+                // One byte more than the limit tells whether there is more.
                 stdin
+                    .take(IN_MEMORY_MAX + 1)
                     .read_to_end(&mut buf)
                     .map_err(|e| format!("reading standard input: {e}"))?;
+                if buf.len() as u64 > IN_MEMORY_MAX {
+                    let (spool, shape) =
+                        spool(&buf, stdin).map_err(|e| format!("spooling standard input: {e}"))?;
+                    return Ok((Self::Spooled(spool), shape));
+                }
             }
         }
         let shape = shape_of(&buf);
@@ -617,7 +682,7 @@ impl Message {
     /// are read one at a time, each to its end, so copies never interleave.
     fn copy(&self) -> Copy<'_> {
         match self {
-            Self::File(file) => Copy::File {
+            Self::File(file) | Self::Spooled(Spool { file, .. }) => Copy::File {
                 file,
                 rewound: false,
             },
@@ -649,6 +714,30 @@ impl Read for Copy<'_> {
             Self::Memory(m) => m.read(buf),
         }
     }
+}
+
+/// `head` and the rest of `stdin` in a new [`Spool`], measured on the way, in constant memory.
+fn spool(head: &[u8], stdin: &mut dyn Read) -> io::Result<(Spool, Shape)> {
+    let mut spool = Spool::create()?;
+    let mut sizer = Sizer::default();
+    let mut out = io::BufWriter::with_capacity(64 * 1024, &mut spool.file);
+    sizer.push(head);
+    out.write_all(head)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match stdin.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let piece = buf.get(..n).unwrap_or_default();
+        sizer.push(piece);
+        out.write_all(piece)?;
+    }
+    out.flush()?;
+    drop(out);
+    Ok((spool, sizer.finish()))
 }
 
 /// The file's length and shape, in one streaming pass.

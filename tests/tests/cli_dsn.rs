@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use smtp_tests::cli::*;
-use smtp_tests::server::Server;
+use smtp_tests::server::{fnv1a, Server};
 
 #[allow(dead_code)]
 #[path = "../examples/smtp-send.rs"]
@@ -200,4 +200,95 @@ fn a_nul_in_a_dsn_flag_is_a_usage_error() {
         let text = String::from_utf8_lossy(&err.lock().expect("stderr")).into_owned();
         assert!(text.contains("CR, LF or NUL"), "{flag}: {text}");
     }
+}
+
+/// `size` bytes (at least) of a message with long lines, lines starting with dots and 8-bit
+/// bytes, CRLF line ends throughout: what the server receives un-stuffed is the same bytes.
+fn large_message(size: usize) -> Vec<u8> {
+    let mut block = Vec::new();
+    block.extend_from_slice(&[b'x'; 10_000]);
+    block.extend_from_slice(b"\r\n.a line starting with a dot\r\n..and two\r\n.\r\n");
+    block.extend_from_slice("caf\u{e9} 8-bit\r\n".as_bytes());
+    let mut content = b"Subject: large standard input\r\n\r\n".to_vec();
+    while content.len() < size {
+        content.extend_from_slice(&block);
+    }
+    content
+}
+
+/// Sends `content` on standard input `count` times under `rt` to a server that keeps only the
+/// size and hash; checks that every copy arrived whole, with `SIZE=` and `BODY=8BITMIME`, and
+/// returns the run.
+fn send_stdin(rt: &str, content: &Arc<Vec<u8>>, count: usize) -> Out {
+    let size = content.len() as u64;
+    let hash = fnv1a(content);
+    let server = Server::builder()
+        .extensions(&["PIPELINING", "8BITMIME", "SIZE"])
+        .keep_data(0)
+        .start()
+        .expect("server");
+    let a = addr(&server);
+    let count_arg = count.to_string();
+    let args = [
+        "--server",
+        &a,
+        "--runtime",
+        rt,
+        "--from",
+        "a@x.org",
+        "--to",
+        "b@y.org",
+        "--json",
+        "--timeout",
+        "20",
+        "--count",
+        &count_arg,
+    ];
+    let content = Arc::clone(content);
+    let out = smtp_send_fed(&args, move |pipe| pipe.write_all(&content));
+    out.assert_code(0);
+    let messages = server.messages();
+    assert_eq!(messages.len(), count, "{}", out.what);
+    for m in &messages {
+        assert_eq!(
+            (m.size, m.hash),
+            (size, hash),
+            "{}: a copy differs",
+            out.what
+        );
+        assert!(
+            m.mail_from.contains(&format!("SIZE={size}")) && m.mail_from.contains("BODY=8BITMIME"),
+            "{}: {}",
+            out.what,
+            m.mail_from
+        );
+    }
+    out
+}
+
+/// 100 MiB on standard input is sent whole in constant memory: beyond 1 MiB it is spooled to
+/// a temporary file, not read into memory (before: a peak RSS of about 106 MiB).
+#[test]
+fn a_large_standard_input_is_sent_in_constant_memory() {
+    let content = Arc::new(large_message(100 * 1024 * 1024));
+    each_runtime(|rt| {
+        let out = send_stdin(rt, &content, 1);
+        let peak = out.peak_rss_kib.expect("peak RSS (Linux)");
+        assert!(peak < 16 * 1024, "{}: peak RSS {peak} KiB", out.what);
+    });
+}
+
+/// Standard input just over the in-memory limit is spooled, and the spool is rewound for each
+/// `--count` copy; just under the limit it stays in memory: the same bytes either way.
+#[test]
+fn standard_input_around_the_spool_threshold_sends_every_copy_whole() {
+    let over = Arc::new(large_message(3 * 1024 * 1024));
+    let mut under = large_message(1024 * 1024 - 20_000);
+    under.truncate(1024 * 1024 - 20_000);
+    under.extend_from_slice(b"\r\n");
+    let under = Arc::new(under);
+    each_runtime(|rt| {
+        send_stdin(rt, &over, 3);
+        send_stdin(rt, &under, 2);
+    });
 }
