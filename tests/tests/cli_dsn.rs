@@ -1,6 +1,7 @@
-//! Black-box tests of `smtp-send`'s DSN flags (`--notify`, `--orcpt`, `--ret`, `--envid`,
-//! RFC 3461) under every `--runtime`: what the server records with DSN offered, the warning and
-//! the plain envelope without it, and the usage errors found before connecting.
+//! Black-box tests of `smtp-send` under every `--runtime`: the DSN flags (`--notify`,
+//! `--orcpt`, `--ret`, `--envid`, RFC 3461: what the server records with DSN offered, the
+//! warning and the plain envelope without it, the usage errors found before connecting), a
+//! large standard input sent in constant memory, and `--trace`'s count of body bytes.
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
@@ -291,4 +292,40 @@ fn standard_input_around_the_spool_threshold_sends_every_copy_whole() {
         send_stdin(rt, &over, 3);
         send_stdin(rt, &under, 2);
     });
+}
+
+/// `--trace` counts the body bytes as sent: by DATA, line ends normalised and dot-stuffed (the
+/// final `.` line on its own); by BDAT, the chunk size announced.
+#[test]
+fn trace_counts_body_bytes_as_sent() {
+    // 30 bytes in; bare LFs become CRLF (+4), the leading dot is doubled (+1).
+    let input = b"From: a@x.org\nSubject: t\n\n.Hi\n";
+    assert_eq!(input.len(), 30);
+    for (chunking, expected) in [
+        (false, ["C: <35 body bytes>", "C: ."]),
+        (true, ["C: BDAT 34 LAST", "C: <34 body bytes>"]),
+    ] {
+        each_runtime(|rt| {
+            let mut builder = Server::builder();
+            if chunking {
+                builder = builder.extension("CHUNKING");
+            }
+            let server = builder.start().expect("server");
+            let out = send(&addr(&server), rt, &["--trace"], input);
+            out.assert_code(0);
+            let lines: Vec<&str> = out.stderr.lines().collect();
+            assert!(
+                lines.windows(2).any(|w| w == expected),
+                "{}: {expected:?} not in {}",
+                out.what,
+                out.stderr
+            );
+            let messages = server.messages();
+            assert_eq!(messages.len(), 1, "{}", out.what);
+            assert_eq!(
+                messages[0].data,
+                b"From: a@x.org\r\nSubject: t\r\n\r\n.Hi\r\n"
+            );
+        });
+    }
 }
