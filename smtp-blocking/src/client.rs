@@ -56,7 +56,6 @@ impl std::fmt::Debug for Builder {
     }
 }
 
-
 impl Builder {
     smtp_proto::settings_setters!();
 

@@ -252,3 +252,72 @@ fn wants_write_tells_without_starting_the_write_timer() {
     client.handle_eof(later);
     assert!(!client.wants_write(), "closed");
 }
+
+/// Sends one message with `body` (written in one piece) and returns what went on the wire
+/// for the body and the transcript's `Sent` lines of the transaction.
+fn send_body(ehlo: &[u8], body: &[u8]) -> (Vec<u8>, Vec<String>) {
+    let now = Instant::now();
+    let mut client = ready_client(now, ehlo);
+    while client.poll_transcript().is_some() {}
+    let env = Envelope::new(ReversePath::Null, [Mailbox::try_from("b@test").unwrap()]);
+    let id = client.send_mail(env).unwrap();
+    let mut wire = flush(&mut client, now);
+    client.handle_input(b"250 ok\r\n", now);
+    wire.extend(flush(&mut client, now));
+    client.handle_input(b"250 ok\r\n", now);
+    wire.extend(flush(&mut client, now));
+    if wire.ends_with(b"DATA\r\n") {
+        client.handle_input(b"354 go\r\n", now);
+    }
+    assert!(
+        events(&mut client)
+            .iter()
+            .any(|e| matches!(e, Event::BodyWanted(got) if *got == id)),
+        "no body wanted after {:?}",
+        String::from_utf8_lossy(&wire)
+    );
+    let mut writer = client.body(id).unwrap();
+    assert_eq!(writer.write(body).unwrap(), body.len());
+    writer.finish().unwrap();
+    let start = wire.len();
+    wire.extend(flush(&mut client, now));
+    let sent = std::iter::from_fn(|| client.poll_transcript())
+        .filter(|e| matches!(e, TranscriptEntry::Sent(_)))
+        .map(|e| e.to_string())
+        .collect();
+    (wire.split_off(start), sent)
+}
+
+#[test]
+fn transcript_counts_data_body_bytes_as_sent() {
+    // Bare LFs become CRLF, a leading dot is doubled, the last line gets its CRLF.
+    let (wire, sent) = send_body(b"250 mx.test\r\n", b"a\n.b\nc");
+    assert_eq!(wire, b"a\r\n..b\r\nc\r\n.\r\n");
+    let n = wire.len() - b".\r\n".len();
+    assert_eq!(n, 11);
+    assert_eq!(
+        sent,
+        [
+            "C: MAIL FROM:<>",
+            "C: RCPT TO:<b@test>",
+            "C: DATA",
+            "C: <11 body bytes>",
+            "C: ."
+        ]
+    );
+}
+
+#[test]
+fn transcript_counts_bdat_body_bytes_as_announced() {
+    let (wire, sent) = send_body(b"250-mx.test\r\n250 CHUNKING\r\n", b"a\n.b\nc");
+    assert_eq!(wire, b"BDAT 10 LAST\r\na\r\n.b\r\nc\r\n");
+    assert_eq!(
+        sent,
+        [
+            "C: MAIL FROM:<>",
+            "C: RCPT TO:<b@test>",
+            "C: BDAT 10 LAST",
+            "C: <10 body bytes>"
+        ]
+    );
+}

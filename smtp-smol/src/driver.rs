@@ -362,7 +362,9 @@ impl Session {
             timer.await;
             Step::Deadline
         };
-        let step = future::or(work, expired).await;
+        // The deadline first: when it has passed and the socket is ready too, the wait is over
+        // (a write let through at the deadline would count as progress made in time).
+        let step = future::or(expired, work).await;
         let now = Instant::now();
         match step {
             Step::Wrote(0) => return Err(Error::Io(ErrorKind::WriteZero.into())),

@@ -21,11 +21,11 @@ use std::time::{Duration, Instant};
 
 use smtp_blocking::proto::body::MessageSize;
 use smtp_blocking::proto::client::{MailOutcome, MailReport, Stage};
-use smtp_blocking::proto::command::{Mailbox, ReversePath};
+use smtp_blocking::proto::command::{Mailbox, Notify, Orcpt, Ret, ReversePath, XText};
 use smtp_blocking::proto::sasl::{
     CramMd5, External, Login, Mechanism, OAuthBearer, Plain, Scram, ScramHash, XOAuth2,
 };
-use smtp_blocking::proto::{Domain, Error as ProtoError, OwnedReply};
+use smtp_blocking::proto::{Domain, Error as ProtoError, Extension, OwnedReply};
 use smtp_blocking::{Content, Envelope, Error, SmtpClient, TlsMode, UsageError};
 use smtp_smol::GenericSmtpClient;
 
@@ -36,7 +36,8 @@ usage: smtp-send --server HOST:PORT|/unix/socket --from ADDR --to ADDR [--to ADD
                  [--auth-user U --auth-pass P [--auth-mech PLAIN|LOGIN|CRAM-MD5|XOAUTH2|
                   SCRAM-SHA-256|SCRAM-SHA-1|OAUTHBEARER|EXTERNAL]]
                  [--allow-plaintext-auth] [--data FILE|-] [--timeout SECS] [--count N]
-                 [--json] [--trace]
+                 [--notify NEVER|SUCCESS,FAILURE,DELAY] [--orcpt ADDR] [--ret FULL|HDRS]
+                 [--envid ID] [--json] [--trace]
 
   --server        HOST:PORT, or a Unix socket path starting with '/'
   --runtime       which adapter drives the session (default blocking)
@@ -52,6 +53,11 @@ usage: smtp-send --server HOST:PORT|/unix/socket --from ADDR --to ADDR [--to ADD
   --timeout       seconds bounding the connect, the TLS handshake and each complete reply
                   (default: the RFC 5321 timeouts, 2 to 10 minutes)
   --count         send the message N times on one connection (default 1)
+  --notify        DSN (RFC 3461): NOTIFY= on each RCPT: NEVER, or any of SUCCESS,FAILURE,DELAY
+  --orcpt         DSN: ORCPT=rfc822;ADDR on each RCPT
+  --ret           DSN: RET= on MAIL: FULL (the whole message) or HDRS (the headers)
+  --envid         DSN: ENVID= on MAIL (printable ASCII, sent xtext-encoded)
+                  Without DSN offered the message goes without these, with a warning.
   --json          last line of stdout: a JSON summary
   --trace         the SMTP transcript on standard error (AUTH redacted)
 
@@ -144,8 +150,66 @@ struct Options {
     data: Option<String>,
     timeout: Option<Duration>,
     count: u64,
+    dsn: Dsn,
     json: bool,
     trace: bool,
+}
+
+/// The DSN requests (RFC 3461) of the command line, validated.
+#[derive(Debug, Default)]
+struct Dsn {
+    notify: Option<Notify>,
+    orcpt: Option<Orcpt>,
+    ret: Option<Ret>,
+    envid: Option<XText>,
+}
+
+impl Dsn {
+    /// Whether any DSN parameter was asked for.
+    fn requested(&self) -> bool {
+        self.notify.is_some() || self.orcpt.is_some() || self.ret.is_some() || self.envid.is_some()
+    }
+
+    /// Puts the parameters on the envelope: RET and ENVID on MAIL, NOTIFY and ORCPT on each RCPT.
+    fn apply(&self, envelope: &mut Envelope) {
+        envelope.params.ret = self.ret;
+        envelope.params.envid.clone_from(&self.envid);
+        for rcpt in &mut envelope.to {
+            rcpt.params.notify = self.notify;
+            rcpt.params.orcpt.clone_from(&self.orcpt);
+        }
+    }
+}
+
+/// `--notify`: `NEVER` alone, or a set of `SUCCESS`, `FAILURE`, `DELAY` (case-insensitive,
+/// each at most once).
+fn parse_notify(v: &str) -> Result<Notify, String> {
+    let upper = v.to_ascii_uppercase();
+    if upper == "NEVER" {
+        return Ok(Notify::Never);
+    }
+    let (mut success, mut failure, mut delay) = (false, false, false);
+    for word in upper.split(',') {
+        let flag = match word {
+            "SUCCESS" => &mut success,
+            "FAILURE" => &mut failure,
+            "DELAY" => &mut delay,
+            "NEVER" => return Err(format!("--notify {v:?}: NEVER cannot be combined")),
+            _ => {
+                return Err(format!(
+                    "--notify {v:?}: expected NEVER, or SUCCESS, FAILURE, DELAY separated by commas"
+                ))
+            }
+        };
+        if std::mem::replace(flag, true) {
+            return Err(format!("--notify {v:?}: {word} given twice"));
+        }
+    }
+    Ok(Notify::On {
+        success,
+        failure,
+        delay,
+    })
 }
 
 /// What happened, for the summary.
@@ -284,6 +348,7 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut data = None;
     let mut timeout = None;
     let mut count = 1u64;
+    let mut dsn = Dsn::default();
     let mut json = false;
     let mut trace = false;
 
@@ -360,6 +425,36 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
                     return Err("--count must be at least 1".into());
                 }
             }
+            "--notify" | "--orcpt" | "--ret" | "--envid" => {
+                let v = value(flag)?;
+                if v.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+                    return Err(format!("{flag} contains CR, LF or NUL"));
+                }
+                match flag {
+                    "--notify" => dsn.notify = Some(parse_notify(&v)?),
+                    "--orcpt" => {
+                        // An address as `--to` takes it (`<>` around it allowed), sent bare.
+                        let orcpt = Mailbox::try_from(v.as_str())
+                            .map_err(|e| e.to_string())
+                            .and_then(|m| Orcpt::rfc822(m.as_str()).map_err(|e| e.to_string()))
+                            .map_err(|e| format!("--orcpt {v:?}: {e}"))?;
+                        dsn.orcpt = Some(orcpt);
+                    }
+                    "--ret" => {
+                        dsn.ret = Some(match v.to_ascii_uppercase().as_str() {
+                            "FULL" => Ret::Full,
+                            "HDRS" => Ret::Hdrs,
+                            _ => return Err(format!("--ret {v:?}: expected FULL or HDRS")),
+                        })
+                    }
+                    _ => {
+                        dsn.envid = Some(
+                            XText::try_from(v.as_str())
+                                .map_err(|e| format!("--envid {v:?}: {e}"))?,
+                        )
+                    }
+                }
+            }
             "--json" => json = true,
             "--trace" => trace = true,
             other => return Err(format!("unknown argument {other:?}")),
@@ -413,6 +508,7 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
         data,
         timeout,
         count,
+        dsn,
         json,
         trace,
     })))
@@ -447,14 +543,72 @@ fn parse_server(s: &str, tls: TlsMode, lmtp: bool) -> Result<Server, String> {
 }
 
 /// A file up to this size is read into memory once, so that `--count` copies cost no file
-/// system calls; a larger one streams from the file for each copy.
+/// system calls; a larger one streams from the file for each copy. Standard input up to this
+/// size is kept in memory; a larger one is spooled to a temporary file.
 const IN_MEMORY_MAX: u64 = 1024 * 1024;
 
-/// The message: a large file (rewound for each copy, never loaded whole), or in memory: a small
-/// file, or standard input (read once, as it cannot be rewound).
+/// The message: a large file or spooled standard input (rewound for each copy, never loaded
+/// whole), or in memory: a small file, or small standard input.
 enum Message {
     File(File),
+    Spooled(Spool),
     Memory(Vec<u8>),
+}
+
+/// Standard input copied to a temporary file, as it cannot be rewound for `--count` copies.
+///
+/// The file is created new (never an existing path or link), readable by its owner only, in
+/// `std::env::temp_dir()`. On Unix its name is removed at once (the open file lives on until
+/// closed, even if the program is killed); elsewhere it is removed when the spool is dropped.
+struct Spool {
+    file: File,
+    /// The name still to remove (not on Unix, where it is already gone).
+    path: Option<std::path::PathBuf>,
+}
+
+impl Spool {
+    /// A new, empty temporary file.
+    fn create() -> io::Result<Self> {
+        let dir = std::env::temp_dir();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let mut attempt = 0u32;
+        loop {
+            let name = format!("smtp-send-{}-{nanos}-{attempt}.spool", std::process::id());
+            let path = dir.join(name);
+            let mut options = std::fs::OpenOptions::new();
+            options.read(true).write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(&path) {
+                Ok(file) => {
+                    #[cfg(unix)]
+                    {
+                        std::fs::remove_file(&path)?;
+                        return Ok(Self { file, path: None });
+                    }
+                    #[cfg(not(unix))]
+                    return Ok(Self {
+                        file,
+                        path: Some(path),
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => {
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// What one pass over the message found.
@@ -519,9 +673,16 @@ impl Message {
                     .map_err(|e| format!("--data {path:?}: {e}"))?;
             }
             _ => {
+                // One byte more than the limit tells whether there is more.
                 stdin
+                    .take(IN_MEMORY_MAX + 1)
                     .read_to_end(&mut buf)
                     .map_err(|e| format!("reading standard input: {e}"))?;
+                if buf.len() as u64 > IN_MEMORY_MAX {
+                    let (spool, shape) =
+                        spool(&buf, stdin).map_err(|e| format!("spooling standard input: {e}"))?;
+                    return Ok((Self::Spooled(spool), shape));
+                }
             }
         }
         let shape = shape_of(&buf);
@@ -532,7 +693,7 @@ impl Message {
     /// are read one at a time, each to its end, so copies never interleave.
     fn copy(&self) -> Copy<'_> {
         match self {
-            Self::File(file) => Copy::File {
+            Self::File(file) | Self::Spooled(Spool { file, .. }) => Copy::File {
                 file,
                 rewound: false,
             },
@@ -564,6 +725,30 @@ impl Read for Copy<'_> {
             Self::Memory(m) => m.read(buf),
         }
     }
+}
+
+/// `head` and the rest of `stdin` in a new [`Spool`], measured on the way, in constant memory.
+fn spool(head: &[u8], stdin: &mut dyn Read) -> io::Result<(Spool, Shape)> {
+    let mut spool = Spool::create()?;
+    let mut sizer = Sizer::default();
+    let mut out = io::BufWriter::with_capacity(64 * 1024, &mut spool.file);
+    sizer.push(head);
+    out.write_all(head)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match stdin.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let piece = buf.get(..n).unwrap_or_default();
+        sizer.push(piece);
+        out.write_all(piece)?;
+    }
+    out.flush()?;
+    drop(out);
+    Ok((spool, sizer.finish()))
 }
 
 /// The file's length and shape, in one streaming pass.
@@ -622,6 +807,18 @@ fn send(
         }
     }
     let mut envelope = Envelope::new(opts.from.clone(), opts.to.iter().cloned());
+    if opts.dsn.requested() {
+        // A DSN is a request, not a need: without the extension the message goes without it.
+        if client.offers(Extension::Dsn) {
+            opts.dsn.apply(&mut envelope);
+        } else {
+            say(
+                stderr,
+                "smtp-send: warning: the server does not offer DSN; \
+                 sending without --notify/--orcpt/--ret/--envid",
+            );
+        }
+    }
     envelope.size = Some(shape.size);
     if shape.eight_bit {
         envelope.content = Content::EightBit;
@@ -689,6 +886,8 @@ fn send(
 
 /// The calls the CLI makes, whichever adapter makes them.
 trait Session {
+    /// Whether the server's last EHLO/LHLO offered `extension`.
+    fn offers(&self, extension: Extension) -> bool;
     fn login(&mut self, user: &str, pass: &str) -> Result<OwnedReply, Error>;
     fn auth(&mut self, mechanism: Box<dyn Mechanism>) -> Result<OwnedReply, Error>;
     fn send_all_with<'a>(
@@ -701,6 +900,9 @@ trait Session {
 }
 
 impl Session for SmtpClient {
+    fn offers(&self, extension: Extension) -> bool {
+        self.capabilities().is_some_and(|c| c.supports(extension))
+    }
     fn login(&mut self, user: &str, pass: &str) -> Result<OwnedReply, Error> {
         Self::login(self, user, pass)
     }
@@ -754,6 +956,9 @@ impl<R: Read + Unpin> futures_lite::AsyncRead for LocalRead<R> {
 }
 
 impl<R: BlockOn> Session for GenericSmtpClient<R> {
+    fn offers(&self, extension: Extension) -> bool {
+        self.capabilities().is_some_and(|c| c.supports(extension))
+    }
     fn login(&mut self, user: &str, pass: &str) -> Result<OwnedReply, Error> {
         R::block_on(Self::login(self, user, pass))
     }

@@ -168,6 +168,16 @@ impl Out {
 
 /// Runs the binary with `args`, feeding `stdin`; kills it after [`WATCHDOG`].
 pub fn smtp_send(args: &[&str], stdin: &[u8]) -> Out {
+    let input = stdin.to_vec();
+    smtp_send_fed(args, move |pipe| pipe.write_all(&input))
+}
+
+/// Runs the binary with `args`, its standard input written by `feed` (in a thread of its own,
+/// the pipe closed when `feed` returns); kills it after [`WATCHDOG`].
+pub fn smtp_send_fed(
+    args: &[&str],
+    feed: impl FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static,
+) -> Out {
     let what = format!("smtp-send {args:?}");
     let binary = binary();
     let start = Instant::now();
@@ -178,11 +188,10 @@ pub fn smtp_send(args: &[&str], stdin: &[u8]) -> Out {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn smtp-send");
-    let input = stdin.to_vec();
     let mut pipe_in = child.stdin.take().expect("stdin");
     let writer = thread::spawn(move || {
         // The program may exit without reading all of it.
-        let _ = pipe_in.write_all(&input);
+        let _ = feed(&mut pipe_in);
     });
     let mut pipe_out = child.stdout.take().expect("stdout");
     let mut pipe_err = child.stderr.take().expect("stderr");

@@ -5,12 +5,15 @@
 //! byte-level scripted server ([`smtp_tests::cli::raw`]).
 
 use std::io::Write;
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::Ordering;
+use std::thread;
 use std::time::Duration;
 
 use smtp_tests::cli::*;
-use smtp_tests::server::{localhost_acceptor, micros, Dribble, FullUnixListener};
+use smtp_tests::server::{
+    localhost_acceptor, micros, Dribble, FullUnixListener, Server, SERVER_CERT_PEM, SERVER_KEY_PEM,
+};
 
 /// The final `250` and an unsolicited reply in one segment: the message is delivered and the
 /// run says so (0, `ok`, `sent: 1`), whatever the extra reply is, over SMTP and LMTP.
@@ -385,5 +388,83 @@ fn the_largest_ehlo_reply_costs_linear_time() {
         out.assert_code(0);
         out.assert_within(Duration::from_secs(30));
         assert!(server.seen().contains("\r\n.\r\n"));
+    });
+}
+
+/// With `--insecure`, a TLS 1.2 handshake that the server ends with a fatal `internal_error`
+/// alert after sending its certificate is reported by the alert alone: not with the result of
+/// the certificate check, which was off (OpenSSL records one anyway). A relay passes the
+/// ClientHello to a real TLS 1.2 server and its first flight back, then answers the client's
+/// key exchange with the alert. With the checks on, a failed verification keeps its result.
+#[test]
+fn an_insecure_handshake_failure_does_not_blame_the_certificate() {
+    each_runtime(|rt| {
+        let server = raw(|c| {
+            let identity = native_tls::Identity::from_pkcs8(SERVER_CERT_PEM, SERVER_KEY_PEM)
+                .expect("fixture identity");
+            let acceptor = native_tls::TlsAcceptor::builder(identity)
+                .max_protocol_version(Some(native_tls::Protocol::Tlsv12))
+                .build()
+                .expect("TLS 1.2 acceptor");
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+            let backend_addr = listener.local_addr().expect("addr");
+            let tls_server = thread::spawn(move || {
+                if let Ok((tcp, _)) = listener.accept() {
+                    let _ = acceptor.accept(tcp);
+                }
+            });
+            let mut backend = TcpStream::connect(backend_addr).expect("connect");
+            let RawStream::Plain(client) = &c.stream else {
+                return;
+            };
+            let mut to_client = client.try_clone().expect("clone");
+            let mut from_backend = backend.try_clone().expect("clone");
+            let relay = thread::spawn(move || {
+                let _ = std::io::copy(&mut from_backend, &mut to_client);
+            });
+            // The ClientHello: one record, its length in bytes 3 and 4 of the header.
+            let header = c.take(5);
+            assert_eq!(header.first(), Some(&0x16), "not a handshake record");
+            let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+            let hello = c.take(len);
+            backend.write_all(&header).expect("relay");
+            backend.write_all(&hello).expect("relay");
+            // The client's answer to the server's flight (its key exchange): not passed on.
+            assert!(c.fill(), "the client did not go on with the handshake");
+            c.send(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50]);
+            c.close();
+            let _ = backend.shutdown(std::net::Shutdown::Both);
+            let _ = relay.join();
+            let _ = tls_server.join();
+        });
+        let out = send(
+            &server.addr,
+            rt,
+            &["--tls", "implicit", "--insecure", "--timeout", "5"],
+            MSG,
+        );
+        out.assert_code(11);
+        let error = out.json()["error"].as_str().unwrap_or_default().to_owned();
+        assert!(error.contains("alert"), "{}: {error}", out.what);
+        assert!(
+            !error.contains("certificate") && !error.ends_with(')'),
+            "{}: {error}",
+            out.what
+        );
+        drop(server);
+
+        // With the checks on, a failed verification still says why.
+        let server = Server::builder()
+            .implicit_tls(localhost_acceptor())
+            .start()
+            .expect("server");
+        let out = send(&addr(&server), rt, &["--tls", "implicit"], MSG);
+        out.assert_code(11);
+        let error = out.json()["error"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            error.contains("certificate verify failed") && error.ends_with("certificate)"),
+            "{}: {error}",
+            out.what
+        );
     });
 }

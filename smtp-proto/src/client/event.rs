@@ -213,7 +213,7 @@ impl MailReport {
 /// One transcript line (smtplib's debug output), AUTH payloads redacted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TranscriptEntry {
-    /// A command line sent (without CRLF), or a summary such as `<body: 1234 bytes>`.
+    /// A command line sent (without CRLF), or a summary such as `<1234 body bytes>`: the body bytes put on the wire (DATA: line ends normalised and dot-stuffed, the final `.` line shown on its own; BDAT: the sum of the chunk sizes announced).
     Sent(Vec<u8>),
     /// A reply line received (without its line end).
     Received(Vec<u8>),

@@ -1118,6 +1118,7 @@ impl Client {
             deliveries,
             finishing: false,
             bytes_in: 0,
+            bytes_out: 0,
         });
         self.emit(Event::BodyWanted(id));
     }
@@ -1157,7 +1158,14 @@ impl Client {
         }
         let result = match &mut body.chunk {
             Some(chunk) => body.encoder.push(input, chunk),
-            None => body.encoder.push(input, self.outbox.buf_mut()),
+            None => {
+                let out = self.outbox.buf_mut();
+                let before = out.len();
+                let result = body.encoder.push(input, out);
+                let added = out.len().saturating_sub(before);
+                body.bytes_out = body.bytes_out.saturating_add(added as u64);
+                result
+            }
         };
         if let Err(e) = result {
             self.fail(Error::Body(e));
@@ -1182,21 +1190,30 @@ impl Client {
         }
         let result = match &mut body.chunk {
             Some(chunk) => body.encoder.finish(chunk),
-            None => body.encoder.finish(self.outbox.buf_mut()),
+            None => {
+                let out = self.outbox.buf_mut();
+                let before = out.len();
+                let result = body.encoder.finish(out);
+                // What finish adds: a CRLF ending an unterminated last line, then `.` CRLF,
+                // which the transcript shows as a line of its own.
+                let added = out.len().saturating_sub(before).saturating_sub(3);
+                body.bytes_out = body.bytes_out.saturating_add(added as u64);
+                result
+            }
         };
         if let Err(e) = result {
             self.fail(Error::Body(e));
             return Err(e);
         }
         body.finishing = true;
-        let bytes_in = body.bytes_in;
+        let bytes_out = body.bytes_out;
         if body.chunk.is_none() {
             self.body_until = self.outbox.end();
             let deliveries = std::mem::take(&mut body.deliveries);
             self.body = None;
             if self.config.transcript {
                 self.trace(TranscriptEntry::Sent(
-                    format!("<{bytes_in} body bytes>").into_bytes(),
+                    format!("<{bytes_out} body bytes>").into_bytes(),
                 ));
                 self.trace(TranscriptEntry::Sent(b".".to_vec()));
             }
@@ -1238,6 +1255,7 @@ impl Client {
             if full {
                 let rest = chunk.split_off(size);
                 let data = std::mem::replace(chunk, rest);
+                body.bytes_out = body.bytes_out.saturating_add(data.len() as u64);
                 self.send_chunk(&data, false);
                 self.pending.push(Expect::Bdat, self.outbox.end());
                 continue;
@@ -1247,11 +1265,12 @@ impl Client {
             }
             let data = std::mem::take(chunk);
             let deliveries = std::mem::take(&mut body.deliveries);
-            let bytes_in = body.bytes_in;
+            let bytes_out = body.bytes_out.saturating_add(data.len() as u64);
             self.body = None;
             self.send_chunk(&data, true);
             if self.config.transcript {
-                let summary = format!("<{bytes_in} body bytes>");
+                // The sum of the chunk sizes announced, the last chunk's included.
+                let summary = format!("<{bytes_out} body bytes>");
                 self.trace(TranscriptEntry::Sent(summary.into_bytes()));
             }
             self.push_final(&deliveries);

@@ -101,6 +101,10 @@ struct BodyState {
     finishing: bool,
     /// Body bytes taken from the caller.
     bytes_in: u64,
+    /// Body bytes put on the wire so far (DATA: line ends normalised and dot-stuffed, without
+    /// the terminating `.` line; BDAT: the sizes of the chunks sent): the transcript's
+    /// `<N body bytes>`.
+    bytes_out: u64,
 }
 
 /// The SMTP/LMTP client session. See the [module docs](self) and the crate docs for the run loop.

@@ -30,7 +30,7 @@ pub enum Error {
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
     /// The TLS handshake failed: certificate or host name not trusted, protocol error.
-    #[error("TLS error: {0}")]
+    #[error("TLS error: {}", TlsMessage(&**.0))]
     Tls(#[source] TlsError),
     /// The session ended: what the core reported (timeout, malformed reply, unexpected EOF,
     /// `421`, STARTTLS injection, …).
@@ -85,6 +85,32 @@ pub enum Error {
         /// LMTP: the recipients refused after the data (empty for SMTP).
         refused: Refused,
     },
+}
+
+/// The TLS library's text for a TLS error (native-tls's, in the adapters here), without the certificate verification result that its
+/// OpenSSL backend appends in parentheses, unless the handshake failed on that verification.
+///
+/// OpenSSL records a verification result even when certificate checks are off; a handshake
+/// that then fails for another reason (an alert from the server, say) would end with a stale
+/// `(self-signed certificate)`. The result is shown only with OpenSSL's "certificate verify
+/// failed", the one failure it explains; other backends' texts are shown as they are.
+struct TlsMessage<'a>(&'a (dyn std::error::Error + Send + Sync + 'static));
+
+impl std::fmt::Display for TlsMessage<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let full = self.0.to_string();
+        // The OpenSSL backend writes `{source} ({verify result})`.
+        if let Some(source) = self.0.source().map(ToString::to_string) {
+            let suffix = full.strip_prefix(source.as_str()).unwrap_or_default();
+            if suffix.starts_with(" (")
+                && suffix.ends_with(')')
+                && !source.contains("certificate verify failed")
+            {
+                return f.write_str(&source);
+            }
+        }
+        f.write_str(&full)
+    }
 }
 
 /// A shorthand for results of the adapters.
