@@ -108,11 +108,31 @@ pub struct Capabilities {
     other: Vec<Box<str>>,
 }
 
+/// Most distinct SASL mechanism names kept from one EHLO reply, besides the ones this crate
+/// implements (SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN, LOGIN, XOAUTH2, OAUTHBEARER,
+/// EXTERNAL), which are kept wherever they stand. Real servers offer a handful; a reply may
+/// legally list hundreds of thousands, which would cost memory for nothing.
+pub const MAX_AUTH_MECHANISMS: usize = 64;
+
+/// The mechanism names kept past [`MAX_AUTH_MECHANISMS`]: the ones the client can use.
+const ALWAYS_KEPT: [&str; 8] = [
+    "SCRAM-SHA-256",
+    "SCRAM-SHA-1",
+    "CRAM-MD5",
+    "PLAIN",
+    "LOGIN",
+    "XOAUTH2",
+    "OAUTHBEARER",
+    "EXTERNAL",
+];
+
 /// The SASL mechanisms a server offered (`AUTH` and legacy `AUTH=` lines merged), upper case.
 ///
-/// Merging is linear in the reply: duplicates are found through a hash set, so one EHLO reply
-/// within the parser's limits cannot keep the client busy (a linear search per name made a
-/// half-megabyte `AUTH` list cost seconds).
+/// Merging is linear in the reply: duplicates are found through a hash set, and at most
+/// [`MAX_AUTH_MECHANISMS`] names are kept (plus those the client can use), so one EHLO reply
+/// within the parser's limits costs neither time (a linear search per name made a
+/// half-megabyte `AUTH` list cost seconds) nor memory. [`Capabilities::params`] still has the
+/// whole list, as smtplib's `esmtp_features["auth"]`.
 #[derive(Clone, Debug, Default)]
 pub struct AuthMechanisms {
     /// In order of first appearance.
@@ -278,11 +298,16 @@ impl AuthMechanisms {
     /// Adds the whitespace-separated names of `list`, upper-cased, skipping duplicates.
     fn extend(&mut self, list: &str) {
         for name in list.split_whitespace() {
-            let upper: Box<str> = name.to_ascii_uppercase().into();
-            if !self.set.contains(&upper) {
-                self.set.insert(upper.clone());
-                self.names.push(upper);
+            if self.contains(name) {
+                continue;
             }
+            let usable = || ALWAYS_KEPT.iter().any(|k| k.eq_ignore_ascii_case(name));
+            if self.names.len() >= MAX_AUTH_MECHANISMS && !usable() {
+                continue;
+            }
+            let upper: Box<str> = name.to_ascii_uppercase().into();
+            self.set.insert(upper.clone());
+            self.names.push(upper);
         }
     }
     /// Whether `name` was offered (case-insensitive).
@@ -351,21 +376,27 @@ mod tests {
     }
 
     /// Merging is linear: the largest legal list (which took minutes with a linear search per
-    /// name) is merged whole, and duplicates in any case are dropped.
+    /// name) is merged whole; 64 names are kept, and a usable one anywhere; duplicates in any
+    /// case are dropped; the parameters keep every name (smtplib's `esmtp_features`).
     #[test]
     fn the_largest_legal_auth_lists_are_merged_in_linear_time() {
         let total = 511 * 1600;
-        let c = caps(&largest_auth_reply(usize::MAX));
-        assert_eq!(c.auth().iter().count(), total);
+        let mut raw = largest_auth_reply(usize::MAX);
+        // A usable mechanism at the very end.
+        raw.truncate(raw.len() - 2);
+        raw.extend_from_slice(b" plain\r\n");
+        let c = caps(&raw);
+        assert_eq!(c.auth().iter().count(), MAX_AUTH_MECHANISMS + 1);
         assert!(c.auth().contains("aaaa") && c.auth().contains("BAAA"));
-        assert!(!c.auth().contains("PLAIN"));
+        assert!(c.auth().contains("PLAIN"));
+        assert_eq!(c.auth().preferred(&["CRAM-MD5", "PLAIN"]), Some("PLAIN"));
         assert_eq!(
             c.params("AUTH").unwrap_or_default().split(' ').count(),
-            total
+            total + 1
         );
-        // Every line repeats the same names: 1,600 kept, in order of first appearance.
+        // Every line repeats the same names: the first 64 kept, in order of first appearance.
         let c = caps(&largest_auth_reply(1600));
-        assert_eq!(c.auth().iter().count(), 1600);
+        assert_eq!(c.auth().iter().count(), MAX_AUTH_MECHANISMS);
         assert_eq!(c.auth().iter().next(), Some("AAAA"));
         assert_eq!(
             c.params("auth").unwrap_or_default().split(' ').count(),
