@@ -661,8 +661,13 @@ impl SmtpClient {
     /// refused and data refused are errors, as in smtplib; SMTPUTF8 is used when an address
     /// needs it. The message is declared 7-bit: use [`sendmail_with`](Self::sendmail_with) with
     /// [`Content::EightBit`] for 8-bit bodies.
-    pub fn sendmail(&mut self, from: &str, to: &[&str], message: impl Read) -> Result<Refused> {
-        let envelope = envelope(from, to.iter().copied())?;
+    pub fn sendmail(
+        &mut self,
+        from: &str,
+        to: impl IntoIterator<Item = impl AsRef<str>>,
+        message: impl Read,
+    ) -> Result<Refused> {
+        let envelope = envelope(from, to)?;
         self.sendmail_as(envelope, message, from.to_owned())
     }
 
@@ -712,13 +717,13 @@ impl SmtpClient {
             })?,
         };
         let mut envelope = match to {
-            Some(to) => envelope(&from, to.iter().copied())?,
+            Some(to) => envelope(&from, to.iter())?,
             None if prepared.to.is_empty() => {
                 return Err(Error::Message(
                     "no To, Bcc or Cc header to take the recipients from".into(),
                 ))
             }
-            None => envelope(&from, prepared.to.iter().map(String::as_str))?,
+            None => envelope(&from, &prepared.to)?,
         };
         let eight_bit_mime = self
             .capabilities()
@@ -1416,6 +1421,22 @@ mod tests {
             client.connect("127.0.0.1", 1),
             Err(Error::InvalidSetting(_))
         ));
+    }
+
+    #[test]
+    fn sendmail_takes_any_collection_of_recipients() {
+        let mut client = SmtpClient::builder().build();
+        let owned: Vec<String> = vec!["b@example.net".into()];
+        for result in [
+            client.sendmail("a@example.org", &owned, &b""[..]),
+            client.sendmail("a@example.org", ["b@example.net"], &b""[..]),
+            client.sendmail("a@example.org", &["b@example.net"][..], &b""[..]),
+        ] {
+            assert!(matches!(result, Err(Error::NotConnected)), "{result:?}");
+        }
+        // Checked before anything else: CR/LF in a recipient never reaches a session.
+        let bad = client.sendmail("a@example.org", ["b@x\r\nRSET"], &b""[..]);
+        assert!(matches!(bad, Err(Error::InvalidInput(_))), "{bad:?}");
     }
 
     #[test]

@@ -630,10 +630,10 @@ impl<R: Runtime> GenericSmtpClient<R> {
     pub async fn sendmail(
         &mut self,
         from: &str,
-        to: &[&str],
+        to: impl IntoIterator<Item = impl AsRef<str>>,
         message: impl AsyncRead + Unpin,
     ) -> Result<Refused> {
-        let envelope = envelope(from, to.iter().copied())?;
+        let envelope = envelope(from, to)?;
         self.sendmail_as(envelope, message, from.to_owned()).await
     }
 
@@ -683,7 +683,7 @@ impl<R: Runtime> GenericSmtpClient<R> {
             ));
         };
         let mut envelope = match to {
-            Some(to) => envelope(&from, to.iter().copied())?,
+            Some(to) => envelope(&from, to.iter())?,
             None if headers.to.is_empty() => {
                 return Err(Error::Message(
                     "no To, Bcc or Cc header to take the recipients from".into(),

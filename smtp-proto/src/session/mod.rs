@@ -44,19 +44,24 @@ pub const LMTP_PORT: u16 = 2003;
 /// Receives each transcript line (smtplib's debug output), AUTH payloads already redacted.
 pub type TranscriptSink = Box<dyn FnMut(&TranscriptEntry) + Send>;
 
-/// An envelope from text addresses (validated: CR, LF and other controls are refused).
+/// An envelope from text addresses (validated: CR, LF and other controls are refused). The
+/// recipients may be any collection of strings: `["b@x"]`, a `&[&str]`, a `&Vec<String>`.
 ///
 /// ```
-/// let envelope = smtp_proto::session::envelope("a@example.org", ["b@example.net"])?;
+/// use smtp_proto::session::envelope;
+///
+/// let envelope = envelope("a@example.org", ["b@example.net"])?;
 /// assert_eq!(envelope.to.len(), 1);
+/// let list: Vec<String> = vec!["b@example.net".into(), "c@example.net".into()];
+/// assert_eq!(smtp_proto::session::envelope("a@example.org", &list)?.to.len(), 2);
 /// assert!(smtp_proto::session::envelope("a@example.org", ["b@x\r\nRSET"]).is_err());
 /// # Ok::<(), smtp_proto::session::Error>(())
 /// ```
-pub fn envelope<'a>(from: &str, to: impl IntoIterator<Item = &'a str>) -> Result<Envelope> {
+pub fn envelope(from: &str, to: impl IntoIterator<Item = impl AsRef<str>>) -> Result<Envelope> {
     let from = ReversePath::try_from(from)?;
     let to = to
         .into_iter()
-        .map(Mailbox::try_from)
+        .map(|r| Mailbox::try_from(r.as_ref()))
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(Envelope::new(from, to))
 }
