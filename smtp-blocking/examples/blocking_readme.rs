@@ -16,7 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                    Hello Bob, this came through smtp-blocking.\r\n";
     let (from, to) = ("alice@example.org", ["bob@example.net"]);
     // Any `Read` works as the message: it is streamed, never held whole.
-    let refused = smtp.sendmail(from, &to, message.as_bytes())?;
+    let refused = smtp.sendmail(from, to, message.as_bytes())?;
     println!("sent; refused recipients: {refused:?}");
     smtp.quit()?;
     Ok(())

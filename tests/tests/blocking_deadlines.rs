@@ -293,7 +293,7 @@ fn a_reply_before_the_end_of_data_is_not_delivery() {
         .timeout(Duration::from_secs(10))
         .connect("127.0.0.1", port)
         .expect("connect");
-    let result = smtp.sendmail("a@x.org", &["b@y.org"], big_message().as_slice());
+    let result = smtp.sendmail("a@x.org", ["b@y.org"], big_message().as_slice());
     smtp.close();
     let seen = server.join().expect("server thread").expect("a connection");
     assert_not_delivered(result, &seen);
@@ -314,7 +314,7 @@ fn a_reply_before_the_end_of_data_is_not_delivery_under_tls() {
         .danger_accept_invalid_certs(true)
         .connect("127.0.0.1", port)
         .expect("connect");
-    let result = smtp.sendmail("a@x.org", &["b@y.org"], big_message().as_slice());
+    let result = smtp.sendmail("a@x.org", ["b@y.org"], big_message().as_slice());
     smtp.close();
     let seen = server
         .join()

@@ -269,7 +269,7 @@ fn blocking_session_over_a_tunnel_delivers_byte_exact() {
     assert_eq!(smtp.server_name(), Some("localhost"));
     assert!(!smtp.is_secure());
     let refused = smtp
-        .sendmail("a@x.org", &["b@y.org"], body.as_slice())
+        .sendmail("a@x.org", ["b@y.org"], body.as_slice())
         .expect("send");
     assert!(refused.is_empty());
     smtp.quit().expect("quit");
@@ -288,7 +288,7 @@ fn blocking_starttls_over_a_tunnel() {
         .connect_stream(tunnel(&proxy, server.addr()), "localhost")
         .expect("session");
     assert!(smtp.is_secure());
-    smtp.sendmail("a@x.org", &["b@y.org"], body.as_slice())
+    smtp.sendmail("a@x.org", ["b@y.org"], body.as_slice())
         .expect("send");
     smtp.quit().expect("quit");
     assert_delivered(&server, &proxy, &body, true);
@@ -314,7 +314,7 @@ fn blocking_starttls_over_a_stream_type_of_our_own() {
     assert!(!smtp.is_secure());
     assert_eq!(smtp.starttls().expect("starttls").code().get(), 220);
     assert!(smtp.is_secure());
-    smtp.sendmail("a@x.org", &["b@y.org"], body.as_slice())
+    smtp.sendmail("a@x.org", ["b@y.org"], body.as_slice())
         .expect("send");
     smtp.quit().expect("quit");
     assert_delivered(&server, &proxy, &body, true);
@@ -332,7 +332,7 @@ fn blocking_implicit_tls_over_a_tunnel() {
         .connect_stream(tunnel(&proxy, server.addr()), "localhost")
         .expect("session");
     assert!(smtp.is_secure());
-    smtp.sendmail("a@x.org", &["b@y.org"], body.as_slice())
+    smtp.sendmail("a@x.org", ["b@y.org"], body.as_slice())
         .expect("send");
     smtp.quit().expect("quit");
     assert_delivered(&server, &proxy, &body, true);
@@ -370,7 +370,7 @@ fn blocking_stalled_peer_behind_our_own_stream_type_times_out() {
         .expect("session");
     smtp.ehlo().expect("ehlo");
     let started = Instant::now();
-    let result = smtp.sendmail("a@x.org", &["b@y.org"], &b"never sent\r\n"[..]);
+    let result = smtp.sendmail("a@x.org", ["b@y.org"], &b"never sent\r\n"[..]);
     let took = started.elapsed();
     assert!(result.as_ref().is_err_and(Error::is_timeout), "{result:?}");
     assert!(took >= limit - Duration::from_millis(50), "{took:?}");
