@@ -44,8 +44,10 @@ else
             "run as root, or only the hermetic tests:  SMTP_SKIP_REAL_SERVERS=1 bash tests/run.sh"
 fi
 
-echo "== building every target (no test's clock may cover a build)"
+echo "== set-up done after ${SECONDS}s; building every target (no test's clock may cover a build)"
 cargo test --workspace --no-run
 
-echo "== cargo test --workspace $*"
-exec cargo test --workspace "$@"
+echo "== built after ${SECONDS}s; cargo test --workspace $*"
+cargo test --workspace "$@"
+echo "== tests passed after ${SECONDS}s"
+
