@@ -21,8 +21,8 @@ use smtp_proto::{Domain, OwnedReply, ReplyCode, UsageError};
 use crate::connect::{self, Opened};
 use crate::driver::{Batch, Context, Job, Session, Single, Transport};
 use smtp_proto::session::{
-    default_hello_name, envelope, sender_text, sendmail_result, Error, Peer, Refused, Result,
-    Settings, TranscriptSink,
+    default_hello_name, envelope, pem_certificates, sender_text, sendmail_result, Error, Peer,
+    Refused, Result, Settings, TranscriptSink,
 };
 
 use crate::{fqdn, message, AsyncIo, Runtime};
@@ -268,6 +268,8 @@ impl<R: Runtime> GenericSmtpClient<R> {
     async fn open(&mut self, target: Target<'_>) -> Result<OwnedReply> {
         self.close();
         self.opts.settings.check()?;
+        // Bad TLS material fails before connecting.
+        self.connector()?;
         let limit = self.opts.settings.connect_timeout();
         let (opened, server_name) = match target {
             Target::Tcp(host, port) => {
@@ -284,6 +286,7 @@ impl<R: Runtime> GenericSmtpClient<R> {
     async fn start(&mut self, opened: Opened, server_name: String) -> Result<OwnedReply> {
         self.close();
         self.opts.settings.check()?;
+        self.connector()?;
         let limit = self.opts.settings.connect_timeout();
         let mut io = Transport::Plain(opened.io);
         if self.opts.settings.tls == TlsMode::Implicit {
@@ -313,12 +316,11 @@ impl<R: Runtime> GenericSmtpClient<R> {
     }
 
     fn connector(&mut self) -> Result<&TlsConnector> {
-        let insecure = self.opts.settings.danger_accept_invalid_certs;
-        Ok(self.opts.connector.get_or_insert_with(|| {
-            TlsConnector::new()
-                .danger_accept_invalid_certs(insecure)
-                .danger_accept_invalid_hostnames(insecure)
-        }))
+        if self.opts.connector.is_none() {
+            let builder = tls_builder(&self.opts.settings)?;
+            self.opts.connector = Some(TlsConnector::from(builder));
+        }
+        self.opts.connector.as_ref().ok_or(Error::NotConnected)
     }
 
     // ------------------------------------------------------------ getters
@@ -818,6 +820,38 @@ impl<R: Runtime> GenericSmtpClient<R> {
         }
         result
     }
+}
+
+/// A TLS connector builder from the settings: certificate checks as
+/// `danger_accept_invalid_certs` says, the extra roots trusted, the client identity presented.
+/// Material that cannot be parsed is an [`Error::InvalidSetting`].
+fn tls_builder(settings: &Settings) -> Result<native_tls::TlsConnectorBuilder> {
+    let insecure = settings.danger_accept_invalid_certs;
+    let mut builder = native_tls::TlsConnector::builder();
+    builder
+        .danger_accept_invalid_certs(insecure)
+        .danger_accept_invalid_hostnames(insecure);
+    for (n, pem) in settings.tls_roots.iter().enumerate() {
+        for cert in pem_certificates(pem) {
+            let cert = native_tls::Certificate::from_pem(cert).map_err(|e| {
+                Error::InvalidSetting(format!(
+                    "root certificate {} is not a PEM certificate: {e}",
+                    n + 1
+                ))
+            })?;
+            builder.add_root_certificate(cert);
+        }
+    }
+    if let Some(id) = &settings.tls_identity {
+        let identity = native_tls::Identity::from_pkcs8(&id.cert_chain_pem, &id.key_pem)
+            .map_err(|e| {
+                Error::InvalidSetting(format!(
+                    "the client identity is not a PEM certificate chain with its PKCS#8 PEM key: {e}"
+                ))
+            })?;
+        builder.identity(identity);
+    }
+    Ok(builder)
 }
 
 #[cfg(test)]
