@@ -212,7 +212,8 @@ pub use smtp_proto as proto;
 pub use smtp_proto::client::{Content, Envelope, MailReport, Timeouts, TlsMode, TranscriptEntry};
 pub use smtp_proto::message::MAX_HEADER_BLOCK;
 pub use smtp_proto::session::{
-    envelope, Error, Refused, Result, Settings, TranscriptSink, LMTP_PORT, SMTPS_PORT, SMTP_PORT,
+    envelope, Error, Refused, Result, Settings, TlsIdentity, TranscriptSink, LMTP_PORT, SMTPS_PORT,
+    SMTP_PORT,
 };
 pub use smtp_proto::{MailParams, OwnedReply, RcptParams, UsageError};
 
