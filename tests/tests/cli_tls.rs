@@ -120,17 +120,14 @@ impl Aiosmtpd {
                 }
             }
         });
-        let port = match rx.recv_timeout(START_LIMIT) {
-            Ok(Some(port)) => port,
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "aiosmtpd did not report a listening port (limit {START_LIMIT:?}); run \
-                     .ci/install-test-servers.sh; its output:\n{}",
-                    fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
+        let Ok(Some(port)) = rx.recv_timeout(START_LIMIT) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "aiosmtpd did not report a listening port (limit {START_LIMIT:?}); run \
+                 .ci/install-test-servers.sh; its output:\n{}",
+                fs::read_to_string(&log).unwrap_or_default()
+            );
         };
         Self { child, port, dir }
     }

@@ -358,11 +358,13 @@ mod tests {
 
     #[test]
     fn the_identity_debug_hides_the_key() {
-        let mut s = Settings::default();
-        s.tls_identity = Some(TlsIdentity {
-            cert_chain_pem: b"CERT".to_vec(),
-            key_pem: b"SECRET-KEY-BYTES".to_vec(),
-        });
+        let s = Settings {
+            tls_identity: Some(TlsIdentity {
+                cert_chain_pem: b"CERT".to_vec(),
+                key_pem: b"SECRET-KEY-BYTES".to_vec(),
+            }),
+            ..Settings::default()
+        };
         let text = format!("{s:?}");
         assert!(
             text.contains("<4 bytes>") && text.contains("<redacted>"),
