@@ -61,7 +61,10 @@ impl Builder {
 
     /// The TLS connector for implicit TLS and STARTTLS (smtplib's `context`). Default: a
     /// [`TlsConnector::new`], which verifies the certificate chain against the system's roots
-    /// and the host name against the host connected to.
+    /// and the host name against the host connected to, with the roots of
+    /// [`add_root_certificate_pem`](Self::add_root_certificate_pem) and the identity of
+    /// [`client_identity_pem`](Self::client_identity_pem) (both ignored when a connector is
+    /// given here).
     pub fn tls_connector(mut self, connector: TlsConnector) -> Self {
         self.connector = Some(connector);
         self

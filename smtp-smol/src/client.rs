@@ -64,9 +64,10 @@ impl<R: Runtime> GenericBuilder<R> {
     smtp_proto::settings_setters!();
 
     /// The TLS connector for implicit TLS and STARTTLS (smtplib's `context`): an
-    /// [`async_native_tls::TlsConnector`], or a `native_tls::TlsConnectorBuilder` (for a private
-    /// CA: `TlsConnector::new().add_root_certificate(ca)`). Default: the system's roots, the
-    /// certificate chain and the host name verified.
+    /// [`async_native_tls::TlsConnector`], or a `native_tls::TlsConnectorBuilder`. Default: the
+    /// system's roots, with those of [`add_root_certificate_pem`](Self::add_root_certificate_pem)
+    /// and the identity of [`client_identity_pem`](Self::client_identity_pem) (both ignored when
+    /// a connector is given here), the certificate chain and the host name verified.
     pub fn tls_connector(self, connector: impl Into<TlsConnector>) -> Self {
         Self {
             connector: Some(connector.into()),
