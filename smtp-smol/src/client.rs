@@ -317,11 +317,11 @@ impl<R: Runtime> GenericSmtpClient<R> {
     }
 
     fn connector(&mut self) -> Result<&TlsConnector> {
-        if self.opts.connector.is_none() {
-            let builder = tls_builder(&self.opts.settings)?;
-            self.opts.connector = Some(TlsConnector::from(builder));
-        }
-        self.opts.connector.as_ref().ok_or(Error::NotConnected)
+        let connector = match self.opts.connector.take() {
+            Some(given) => given,
+            None => TlsConnector::from(tls_builder(&self.opts.settings)?),
+        };
+        Ok(self.opts.connector.insert(connector))
     }
 
     // ------------------------------------------------------------ getters
