@@ -18,8 +18,8 @@ use smtp_proto::sasl::Mechanism;
 use smtp_proto::{Domain, OwnedReply, UsageError};
 
 use smtp_proto::session::{
-    default_hello_name, envelope, is_loopback, sender_text, sendmail_result, Error, Peer, Refused,
-    Result, Settings, TranscriptSink,
+    default_hello_name, envelope, is_loopback, pem_certificates, sender_text, sendmail_result,
+    Error, Peer, Refused, Result, Settings, TranscriptSink,
 };
 
 use crate::fqdn;
@@ -61,7 +61,10 @@ impl Builder {
 
     /// The TLS connector for implicit TLS and STARTTLS (smtplib's `context`). Default: a
     /// [`TlsConnector::new`], which verifies the certificate chain against the system's roots
-    /// and the host name against the host connected to.
+    /// and the host name against the host connected to, with the roots of
+    /// [`add_root_certificate_pem`](Self::add_root_certificate_pem) and the identity of
+    /// [`client_identity_pem`](Self::client_identity_pem) (both ignored when a connector is
+    /// given here).
     pub fn tls_connector(mut self, connector: TlsConnector) -> Self {
         self.connector = Some(connector);
         self
@@ -298,10 +301,7 @@ impl SmtpClient {
         if let Some(c) = &self.opts.connector {
             return Ok(c.clone());
         }
-        let insecure = self.opts.settings.danger_accept_invalid_certs;
-        let connector = TlsConnector::builder()
-            .danger_accept_invalid_certs(insecure)
-            .danger_accept_invalid_hostnames(insecure)
+        let connector = tls_builder(&self.opts.settings)?
             .build()
             .map_err(Error::tls)?;
         self.opts.connector = Some(connector.clone());
@@ -311,6 +311,9 @@ impl SmtpClient {
     fn open(&mut self, target: Target<'_>) -> Result<OwnedReply> {
         self.close();
         self.opts.settings.check()?;
+        if has_tls_material(&self.opts.settings) {
+            self.connector()?;
+        }
         let connect_timeout = self.opts.settings.connect_timeout();
         let (stream, server_name, local_ip, loopback) = match target {
             Target::Tcp(host, port) => {
@@ -1320,6 +1323,44 @@ fn connect_from(source: SocketAddr, addr: SocketAddr, timeout: Duration) -> io::
     socket.bind(&source.into())?;
     socket.connect_timeout(&addr.into(), timeout)?;
     Ok(socket.into())
+}
+
+/// A TLS connector builder from the settings: certificate checks as
+/// `danger_accept_invalid_certs` says, the extra roots trusted, the client identity presented.
+/// Material that cannot be parsed is an [`Error::InvalidSetting`].
+fn tls_builder(settings: &Settings) -> Result<native_tls::TlsConnectorBuilder> {
+    let insecure = settings.danger_accept_invalid_certs;
+    let mut builder = native_tls::TlsConnector::builder();
+    builder
+        .danger_accept_invalid_certs(insecure)
+        .danger_accept_invalid_hostnames(insecure);
+    for (n, pem) in settings.tls_roots.iter().enumerate() {
+        for cert in pem_certificates(pem) {
+            let cert = native_tls::Certificate::from_pem(cert).map_err(|e| {
+                Error::InvalidSetting(format!(
+                    "root certificate {} is not a PEM certificate: {e}",
+                    n + 1
+                ))
+            })?;
+            builder.add_root_certificate(cert);
+        }
+    }
+    if let Some(id) = &settings.tls_identity {
+        let identity = native_tls::Identity::from_pkcs8(&id.cert_chain_pem, &id.key_pem)
+            .map_err(|e| {
+                Error::InvalidSetting(format!(
+                    "the client identity is not a PEM certificate chain with its PKCS#8 PEM key: {e}"
+                ))
+            })?;
+        builder.identity(identity);
+    }
+    Ok(builder)
+}
+
+/// Whether the settings carry TLS material to parse (built before connecting, so that bad
+/// material fails before anything is sent).
+fn has_tls_material(settings: &Settings) -> bool {
+    !settings.tls_roots.is_empty() || settings.tls_identity.is_some()
 }
 
 #[cfg(test)]

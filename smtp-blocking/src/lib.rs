@@ -42,8 +42,11 @@
 //!
 //! Certificates and host names are verified by default (smtplib's default context does not):
 //! the server name is the host passed to `connect` (`localhost` for a Unix socket, the name
-//! given to `connect_stream`). Pass a [`TlsConnector`](native_tls::TlsConnector) to trust a
-//! private CA; opt out only explicitly with [`Builder::danger_accept_invalid_certs`]. The
+//! given to `connect_stream`). Trust a private CA with [`Builder::add_root_certificate_pem`]
+//! (verification stays on), present a client certificate with
+//! [`Builder::client_identity_pem`], or pass a [`TlsConnector`](native_tls::TlsConnector) of
+//! your own (then those two are ignored); opt out only explicitly with
+//! [`Builder::danger_accept_invalid_certs`]. The
 //! handshake is bounded by the timeout. AUTH over plaintext is refused unless the peer is a
 //! loopback address or a Unix socket, or [`Builder::allow_plaintext_auth`] says so.
 //!
@@ -264,7 +267,8 @@ pub use smtp_proto as proto;
 pub use smtp_proto::client::{Content, Envelope, MailReport, Timeouts, TlsMode, TranscriptEntry};
 pub use smtp_proto::message::MAX_HEADER_BLOCK;
 pub use smtp_proto::session::{
-    envelope, Error, Refused, Result, Settings, TranscriptSink, LMTP_PORT, SMTPS_PORT, SMTP_PORT,
+    envelope, Error, Refused, Result, Settings, TlsIdentity, TranscriptSink, LMTP_PORT, SMTPS_PORT,
+    SMTP_PORT,
 };
 pub use smtp_proto::{MailParams, OwnedReply, RcptParams, UsageError};
 pub use transport::Connection;

@@ -21,8 +21,8 @@ use smtp_proto::{Domain, OwnedReply, ReplyCode, UsageError};
 use crate::connect::{self, Opened};
 use crate::driver::{Batch, Context, Job, Session, Single, Transport};
 use smtp_proto::session::{
-    default_hello_name, envelope, sender_text, sendmail_result, Error, Peer, Refused, Result,
-    Settings, TranscriptSink,
+    default_hello_name, envelope, pem_certificates, sender_text, sendmail_result, Error, Peer,
+    Refused, Result, Settings, TranscriptSink,
 };
 
 use crate::{fqdn, message, AsyncIo, Runtime};
@@ -64,9 +64,10 @@ impl<R: Runtime> GenericBuilder<R> {
     smtp_proto::settings_setters!();
 
     /// The TLS connector for implicit TLS and STARTTLS (smtplib's `context`): an
-    /// [`async_native_tls::TlsConnector`], or a `native_tls::TlsConnectorBuilder` (for a private
-    /// CA: `TlsConnector::new().add_root_certificate(ca)`). Default: the system's roots, the
-    /// certificate chain and the host name verified.
+    /// [`async_native_tls::TlsConnector`], or a `native_tls::TlsConnectorBuilder`. Default: the
+    /// system's roots, with those of [`add_root_certificate_pem`](Self::add_root_certificate_pem)
+    /// and the identity of [`client_identity_pem`](Self::client_identity_pem) (both ignored when
+    /// a connector is given here), the certificate chain and the host name verified.
     pub fn tls_connector(self, connector: impl Into<TlsConnector>) -> Self {
         Self {
             connector: Some(connector.into()),
@@ -268,6 +269,8 @@ impl<R: Runtime> GenericSmtpClient<R> {
     async fn open(&mut self, target: Target<'_>) -> Result<OwnedReply> {
         self.close();
         self.opts.settings.check()?;
+        // Bad TLS material fails before connecting.
+        self.connector()?;
         let limit = self.opts.settings.connect_timeout();
         let (opened, server_name) = match target {
             Target::Tcp(host, port) => {
@@ -284,6 +287,7 @@ impl<R: Runtime> GenericSmtpClient<R> {
     async fn start(&mut self, opened: Opened, server_name: String) -> Result<OwnedReply> {
         self.close();
         self.opts.settings.check()?;
+        self.connector()?;
         let limit = self.opts.settings.connect_timeout();
         let mut io = Transport::Plain(opened.io);
         if self.opts.settings.tls == TlsMode::Implicit {
@@ -313,12 +317,11 @@ impl<R: Runtime> GenericSmtpClient<R> {
     }
 
     fn connector(&mut self) -> Result<&TlsConnector> {
-        let insecure = self.opts.settings.danger_accept_invalid_certs;
-        Ok(self.opts.connector.get_or_insert_with(|| {
-            TlsConnector::new()
-                .danger_accept_invalid_certs(insecure)
-                .danger_accept_invalid_hostnames(insecure)
-        }))
+        let connector = match self.opts.connector.take() {
+            Some(given) => given,
+            None => TlsConnector::from(tls_builder(&self.opts.settings)?),
+        };
+        Ok(self.opts.connector.insert(connector))
     }
 
     // ------------------------------------------------------------ getters
@@ -818,6 +821,38 @@ impl<R: Runtime> GenericSmtpClient<R> {
         }
         result
     }
+}
+
+/// A TLS connector builder from the settings: certificate checks as
+/// `danger_accept_invalid_certs` says, the extra roots trusted, the client identity presented.
+/// Material that cannot be parsed is an [`Error::InvalidSetting`].
+fn tls_builder(settings: &Settings) -> Result<native_tls::TlsConnectorBuilder> {
+    let insecure = settings.danger_accept_invalid_certs;
+    let mut builder = native_tls::TlsConnector::builder();
+    builder
+        .danger_accept_invalid_certs(insecure)
+        .danger_accept_invalid_hostnames(insecure);
+    for (n, pem) in settings.tls_roots.iter().enumerate() {
+        for cert in pem_certificates(pem) {
+            let cert = native_tls::Certificate::from_pem(cert).map_err(|e| {
+                Error::InvalidSetting(format!(
+                    "root certificate {} is not a PEM certificate: {e}",
+                    n + 1
+                ))
+            })?;
+            builder.add_root_certificate(cert);
+        }
+    }
+    if let Some(id) = &settings.tls_identity {
+        let identity = native_tls::Identity::from_pkcs8(&id.cert_chain_pem, &id.key_pem)
+            .map_err(|e| {
+                Error::InvalidSetting(format!(
+                    "the client identity is not a PEM certificate chain with its PKCS#8 PEM key: {e}"
+                ))
+            })?;
+        builder.identity(identity);
+    }
+    Ok(builder)
 }
 
 #[cfg(test)]

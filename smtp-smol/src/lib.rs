@@ -84,7 +84,10 @@
 //!
 //! Certificates and host names are verified by default: the server name is the host passed to
 //! `connect` (`localhost` for a Unix socket, the name given to `connect_stream`). Trust a
-//! private CA with [`GenericBuilder::tls_connector`]; opt out only explicitly with
+//! private CA with [`GenericBuilder::add_root_certificate_pem`] (verification stays on),
+//! present a client certificate with [`GenericBuilder::client_identity_pem`], or give a
+//! connector of your own with [`GenericBuilder::tls_connector`] (then those two are ignored);
+//! opt out only explicitly with
 //! [`GenericBuilder::danger_accept_invalid_certs`]. The handshake is bounded by the timeout.
 //! AUTH over plaintext is refused unless the peer is a loopback address or a Unix socket, or
 //! [`GenericBuilder::allow_plaintext_auth`] says so.
@@ -212,7 +215,8 @@ pub use smtp_proto as proto;
 pub use smtp_proto::client::{Content, Envelope, MailReport, Timeouts, TlsMode, TranscriptEntry};
 pub use smtp_proto::message::MAX_HEADER_BLOCK;
 pub use smtp_proto::session::{
-    envelope, Error, Refused, Result, Settings, TranscriptSink, LMTP_PORT, SMTPS_PORT, SMTP_PORT,
+    envelope, Error, Refused, Result, Settings, TlsIdentity, TranscriptSink, LMTP_PORT, SMTPS_PORT,
+    SMTP_PORT,
 };
 pub use smtp_proto::{MailParams, OwnedReply, RcptParams, UsageError};
 

@@ -26,13 +26,13 @@ use smtp_blocking::proto::sasl::{
     CramMd5, External, Login, Mechanism, OAuthBearer, Plain, Scram, ScramHash, XOAuth2,
 };
 use smtp_blocking::proto::{Domain, Error as ProtoError, Extension, OwnedReply};
-use smtp_blocking::{Content, Envelope, Error, SmtpClient, TlsMode, UsageError};
+use smtp_blocking::{Content, Envelope, Error, SmtpClient, TlsIdentity, TlsMode, UsageError};
 use smtp_smol::GenericSmtpClient;
 
 const USAGE: &str = "\
 usage: smtp-send --server HOST:PORT|/unix/socket --from ADDR --to ADDR [--to ADDR ...]
                  [--runtime blocking|async-std|smol] [--tls none|starttls|starttls-required|implicit]
-                 [--insecure] [--lmtp] [--helo NAME]
+                 [--insecure] [--ca FILE ...] [--cert FILE --key FILE] [--lmtp] [--helo NAME]
                  [--auth-user U --auth-pass P [--auth-mech PLAIN|LOGIN|CRAM-MD5|XOAUTH2|
                   SCRAM-SHA-256|SCRAM-SHA-1|OAUTHBEARER|EXTERNAL]]
                  [--allow-plaintext-auth] [--data FILE|-] [--timeout SECS] [--count N]
@@ -43,6 +43,8 @@ usage: smtp-send --server HOST:PORT|/unix/socket --from ADDR --to ADDR [--to ADD
   --runtime       which adapter drives the session (default blocking)
   --tls           none (default), starttls (opportunistic), starttls-required, implicit (SMTPS)
   --insecure      accept any certificate (tests only); default: verify
+  --ca            PEM file of CA certificates trusted besides the system's (repeatable)
+  --cert, --key   client certificate chain and its PKCS#8 key, PEM files (both or neither)
   --lmtp          speak LMTP (LHLO, one reply per recipient after the data)
   --helo          EHLO/HELO/LHLO name (default: this host's FQDN)
   --from          envelope sender; \"\" is the null reverse-path <>
@@ -141,6 +143,10 @@ struct Options {
     server: Server,
     tls: TlsMode,
     insecure: bool,
+    /// The `--ca` files' contents (PEM).
+    ca: Vec<Vec<u8>>,
+    /// `--cert` and `--key`, read.
+    identity: Option<TlsIdentity>,
     lmtp: bool,
     helo: Option<Domain>,
     from: ReversePath,
@@ -337,6 +343,9 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut runtime = "blocking".to_owned();
     let mut tls = TlsMode::Disabled;
     let mut insecure = false;
+    let mut ca = Vec::new();
+    let mut cert = None;
+    let mut key = None;
     let mut lmtp = false;
     let mut helo = None;
     let mut from = None;
@@ -378,6 +387,9 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
                 }
             }
             "--insecure" => insecure = true,
+            "--ca" => ca.push(read_file(flag, &value(flag)?)?),
+            "--cert" => cert = Some(read_file(flag, &value(flag)?)?),
+            "--key" => key = Some(read_file(flag, &value(flag)?)?),
             "--lmtp" => lmtp = true,
             "--helo" => {
                 let name = value(flag)?;
@@ -494,11 +506,22 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
         (Some(_), None) => return Err("--auth-user needs --auth-pass".into()),
         (None, Some(_)) => return Err("--auth-pass needs --auth-user".into()),
     };
+    let identity = match (cert, key) {
+        (Some(cert_chain_pem), Some(key_pem)) => Some(TlsIdentity {
+            cert_chain_pem,
+            key_pem,
+        }),
+        (None, None) => None,
+        (Some(_), None) => return Err("--cert needs --key".into()),
+        (None, Some(_)) => return Err("--key needs --cert".into()),
+    };
     Ok(Parsed::Run(Box::new(Options {
         runtime,
         server,
         tls,
         insecure,
+        ca,
+        identity,
         lmtp,
         helo,
         from,
@@ -512,6 +535,11 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
         json,
         trace,
     })))
+}
+
+/// The contents of the file a flag names (a usage error when it cannot be read).
+fn read_file(flag: &str, path: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{flag} {path:?}: {e}"))
 }
 
 fn parse_server(s: &str, tls: TlsMode, lmtp: bool) -> Result<Server, String> {
@@ -996,6 +1024,12 @@ macro_rules! configured {
         }
         if let Some(name) = &opts.helo {
             builder = builder.local_hostname(name.clone());
+        }
+        for pem in &opts.ca {
+            builder = builder.add_root_certificate_pem(pem.clone());
+        }
+        if let Some(id) = &opts.identity {
+            builder = builder.client_identity_pem(id.cert_chain_pem.clone(), id.key_pem.clone());
         }
         if opts.trace {
             let sink = Arc::clone($stderr);

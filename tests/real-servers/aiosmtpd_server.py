@@ -7,7 +7,8 @@ accepts connections, and writes every message it accepts as one JSON file into `
 
     mail_from, rcpt_tos, mail_options, rcpt_options, smtp_utf8, content_hex (the message as
     received: line ends as sent, dot-stuffing removed), tls (whether the session was TLS when
-    the message arrived), auth_mechanism, auth_login (None without AUTH), helo
+    the message arrived), auth_mechanism, auth_login (None without AUTH), helo,
+    client_cert_cn (the common name of the TLS client certificate presented, else None)
 
 It exits when its standard input reaches end of file (the test process went away) or on
 SIGTERM/SIGKILL. Only aiosmtpd's documented hooks are used: handle_RCPT, handle_DATA and the
@@ -54,6 +55,7 @@ class Recorder:
             "auth_mechanism": auth[0] if auth else None,
             "auth_login": auth[1] if auth else None,
             "helo": session.host_name,
+            "client_cert_cn": client_cert_cn(session),
         }
         self.count += 1
         path = os.path.join(self.out_dir, "%d.json" % self.count)
@@ -70,6 +72,17 @@ class Recorder:
                     replies.append("250 2.0.0 <%s> delivered" % rcpt)
             return "\r\n".join(replies)
         return "250 2.0.0 OK: queued as %d" % self.count
+
+
+def client_cert_cn(session):
+    """The common name of the client certificate the TLS session verified, else None."""
+    ssl_object = session.ssl.get("ssl_object") if session.ssl else None
+    cert = ssl_object.getpeercert() if ssl_object else None
+    for rdn in (cert or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return value
+    return None
 
 
 def make_authenticator(user, password):
@@ -97,6 +110,8 @@ async def main():
     p.add_argument("--tls-cert", help="PEM certificate chain: offer STARTTLS")
     p.add_argument("--tls-key", help="PEM private key for --tls-cert")
     p.add_argument("--require-starttls", action="store_true")
+    p.add_argument("--require-client-cert", metavar="CA_PEM",
+                   help="TLS: refuse a client without a certificate signed by this CA")
     p.add_argument("--auth", metavar="USER:PASSWORD", help="accept AUTH with these credentials")
     p.add_argument("--auth-required", action="store_true", help="refuse MAIL before AUTH")
     p.add_argument("--auth-allow-plaintext", action="store_true",
@@ -117,6 +132,9 @@ async def main():
     if args.tls_cert:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.require_client_cert:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(args.require_client_cert)
         kwargs["tls_context"] = context
     if args.auth:
         user, _, password = args.auth.partition(":")

@@ -629,3 +629,54 @@ fn cli_sends_the_same_under_every_runtime() {
         );
     }
 }
+
+// ------------------------------------------------------------------ TLS material in Settings
+
+/// A STARTTLS-required connect with certificate checks on: trusted with the test CA added as
+/// a root, refused without it.
+#[test]
+fn an_added_root_certificate_verifies_the_starttls_server() {
+    use smtp_blocking::{Error, TlsMode};
+    use smtp_tests::server::TEST_CA_PEM;
+
+    let server = Server::builder()
+        .starttls(localhost_acceptor())
+        .start()
+        .expect("server");
+    let builder = || SmtpClient::builder().timeout(T).tls(TlsMode::Required);
+    let mut smtp = builder()
+        .add_root_certificate_pem(TEST_CA_PEM)
+        .connect("127.0.0.1", server.port())
+        .expect("the test CA is trusted");
+    assert!(smtp.is_secure());
+    smtp.quit().expect("quit");
+    match builder().connect("127.0.0.1", server.port()) {
+        Err(Error::Tls(_)) => {}
+        other => panic!("expected a TLS error without the root: {other:?}"),
+    }
+}
+
+/// Material that does not parse is a setting error, before anything is connected.
+#[test]
+fn unparsable_tls_material_fails_before_connecting() {
+    use smtp_blocking::{Error, TlsMode};
+
+    let server = Server::start().expect("server");
+    let refused = [
+        SmtpClient::builder().add_root_certificate_pem(&b"not a certificate"[..]),
+        SmtpClient::builder().client_identity_pem(&b"no"[..], &b"key"[..]),
+    ];
+    for builder in refused {
+        match builder
+            .timeout(T)
+            .tls(TlsMode::Required)
+            .connect("127.0.0.1", server.port())
+        {
+            Err(Error::InvalidSetting(text)) => assert!(text.contains("PEM"), "{text}"),
+            other => panic!("expected InvalidSetting: {other:?}"),
+        }
+    }
+    assert!(server
+        .wait_finished(1, Duration::from_millis(200))
+        .is_empty());
+}

@@ -28,7 +28,7 @@ mod settings;
 use std::net::IpAddr;
 
 pub use error::{Error, Refused, Result, TlsError};
-pub use settings::{Peer, Settings};
+pub use settings::{Peer, Settings, TlsIdentity};
 
 use crate::client::{Envelope, MailOutcome, MailReport, TranscriptEntry};
 use crate::command::{Mailbox, ReversePath};
@@ -150,9 +150,38 @@ pub fn is_loopback(ip: IpAddr) -> bool {
     }
 }
 
+/// The certificates of a PEM bundle, each from its `-----BEGIN CERTIFICATE-----` line up to
+/// the next one (TLS libraries' `from_pem` reads only the first certificate). Text before the
+/// first certificate is dropped; a bundle without that line is returned whole, for the TLS
+/// library to refuse.
+pub fn pem_certificates(pem: &[u8]) -> Vec<&[u8]> {
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    let starts: Vec<usize> = (0..pem.len())
+        .filter(|&i| pem[i..].starts_with(BEGIN))
+        .collect();
+    if starts.is_empty() {
+        return vec![pem];
+    }
+    starts
+        .iter()
+        .enumerate()
+        .map(|(n, &start)| &pem[start..starts.get(n + 1).copied().unwrap_or(pem.len())])
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pem_bundle_splits_into_certificates() {
+        let one = b"-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n";
+        let two = b"-----BEGIN CERTIFICATE-----\nBBB\n-----END CERTIFICATE-----\n";
+        let bundle = [&b"# a comment\n"[..], one, two].concat();
+        assert_eq!(pem_certificates(&bundle), vec![&one[..], &two[..]]);
+        assert_eq!(pem_certificates(one), vec![&one[..]]);
+        assert_eq!(pem_certificates(b"junk"), vec![&b"junk"[..]]);
+    }
 
     #[test]
     fn finds_the_dotted_alias_of_the_short_name() {

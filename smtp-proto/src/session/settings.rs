@@ -10,8 +10,8 @@ use crate::Domain;
 
 use super::{Error, Result, LMTP_PORT, SMTPS_PORT, SMTP_PORT};
 
-/// Everything a session is set up from, but the TLS backend's own objects (connector, roots)
-/// and the transcript sink, which each adapter holds. Every adapter's builder sets these fields
+/// Everything a session is set up from, but the TLS backend's own objects (a connector of the
+/// caller's) and the transcript sink, which each adapter holds. Every adapter's builder sets these fields
 /// with the same names and defaults.
 ///
 /// Defaults: SMTP, no TLS, certificates verified when TLS is used, greeting only on connect
@@ -42,6 +42,15 @@ pub struct Settings {
     /// Accept any certificate and host name (tests only). Ignored when the adapter is given a
     /// TLS connector of the caller's.
     pub danger_accept_invalid_certs: bool,
+    /// PEM-encoded CA certificates trusted in addition to the system's roots (for a private
+    /// CA); an entry may hold several certificates (a bundle, see
+    /// [`pem_certificates`](super::pem_certificates)). The adapter's TLS backend parses them at connect time (one that
+    /// cannot be parsed is an [`Error::InvalidSetting`], before anything is sent). Ignored
+    /// when the adapter is given a TLS connector of the caller's.
+    pub tls_roots: Vec<Vec<u8>>,
+    /// The client certificate and key presented when the server asks for one (TLS client
+    /// authentication). Ignored when the adapter is given a TLS connector of the caller's.
+    pub tls_identity: Option<TlsIdentity>,
     /// Speak LMTP (RFC 2033, smtplib's `LMTP`): LHLO, and one reply per recipient after the
     /// data. Default port [`LMTP_PORT`]; a host starting with `/` is a Unix socket path.
     pub lmtp: bool,
@@ -71,6 +80,8 @@ impl Default for Settings {
             source_address: None,
             tls: TlsMode::Disabled,
             danger_accept_invalid_certs: false,
+            tls_roots: Vec::new(),
+            tls_identity: None,
             lmtp: false,
             hello_on_connect: false,
             allow_plaintext_auth: false,
@@ -79,6 +90,33 @@ impl Default for Settings {
             bare_line_endings: BareLineEndings::Normalize,
             limits: Limits::default(),
         }
+    }
+}
+
+/// A TLS client identity, as PEM: the certificate chain (the client's certificate first, then
+/// any intermediates) and its private key in PKCS#8 (`-----BEGIN PRIVATE KEY-----`, what
+/// `native_tls::Identity::from_pkcs8` takes; convert other key formats with
+/// `openssl pkcs8 -topk8 -nocrypt`). Plain bytes: the adapter's TLS backend parses them at
+/// connect time.
+///
+/// Its `Debug` output shows the certificate chain's length, never the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TlsIdentity {
+    /// The certificate chain, PEM-encoded (the client's certificate first).
+    pub cert_chain_pem: Vec<u8>,
+    /// The private key of the first certificate, PKCS#8 PEM.
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIdentity")
+            .field(
+                "cert_chain_pem",
+                &format_args!("<{} bytes>", self.cert_chain_pem.len()),
+            )
+            .field("key_pem", &format_args!("<redacted>"))
+            .finish()
     }
 }
 
@@ -228,6 +266,38 @@ macro_rules! settings_setters {
             self
         }
 
+        /// Trusts the PEM-encoded CA certificate `pem` in addition to the system's roots (a
+        /// bundle of several certificates trusts each; call again for more). A certificate that cannot be parsed fails the connect with
+        /// `Error::InvalidSetting` before anything is sent. Ignored when a TLS connector of your own is
+        /// given.
+        ///
+        /// For a private CA, trust it and keep verification on:
+        /// `builder.add_root_certificate_pem(std::fs::read("ca.pem")?)`, then connect to a
+        /// host name the server's certificate names.
+        pub fn add_root_certificate_pem(mut self, pem: impl Into<::std::vec::Vec<u8>>) -> Self {
+            self.settings.tls_roots.push(pem.into());
+            self
+        }
+
+        /// Presents this client certificate (PEM, the client's certificate first, then any
+        /// intermediates) with its private key (PKCS#8 PEM, `-----BEGIN PRIVATE KEY-----`)
+        /// when the server asks for one (TLS client authentication). An identity that cannot be
+        /// parsed fails the connect with `Error::InvalidSetting` before anything is sent. Ignored when a
+        /// TLS connector of your own is given.
+        ///
+        /// A key in another format converts with `openssl pkcs8 -topk8 -nocrypt -in key.pem`.
+        pub fn client_identity_pem(
+            mut self,
+            cert_chain: impl Into<::std::vec::Vec<u8>>,
+            key: impl Into<::std::vec::Vec<u8>>,
+        ) -> Self {
+            self.settings.tls_identity = Some($crate::session::TlsIdentity {
+                cert_chain_pem: cert_chain.into(),
+                key_pem: key.into(),
+            });
+            self
+        }
+
         /// Speak LMTP (RFC 2033, smtplib's `LMTP`): LHLO, and one reply per recipient after the
         /// data. Default port 2003; a host starting with `/` is a Unix socket path.
         pub fn lmtp(mut self, lmtp: bool) -> Self {
@@ -285,6 +355,26 @@ macro_rules! settings_setters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_identity_debug_hides_the_key() {
+        let s = Settings {
+            tls_identity: Some(TlsIdentity {
+                cert_chain_pem: b"CERT".to_vec(),
+                key_pem: b"SECRET-KEY-BYTES".to_vec(),
+            }),
+            ..Settings::default()
+        };
+        let text = format!("{s:?}");
+        assert!(
+            text.contains("<4 bytes>") && text.contains("<redacted>"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("SECRET") && !text.contains("83, 69"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn default_ports_follow_protocol_and_tls() {
