@@ -13,7 +13,7 @@ use smtp_proto::client::{
     TlsMode, TranscriptEntry,
 };
 use smtp_proto::command::{Argument, MailParams, Mailbox, RcptParams, ReversePath};
-use smtp_proto::ehlo::{Capabilities, Extension};
+use smtp_proto::ehlo::Extension;
 use smtp_proto::sasl::Mechanism;
 use smtp_proto::{Domain, OwnedReply, UsageError};
 
@@ -372,45 +372,7 @@ impl SmtpClient {
         self.session.as_ref().map(|s| &s.client)
     }
 
-    /// The greeting reply.
-    pub fn greeting(&self) -> Option<&OwnedReply> {
-        self.session()?.greeting()
-    }
-
-    /// The last EHLO/LHLO reply (smtplib's `ehlo_resp`).
-    pub fn ehlo_response(&self) -> Option<&OwnedReply> {
-        self.session()?.ehlo_response()
-    }
-
-    /// The last HELO reply (smtplib's `helo_resp`).
-    pub fn helo_response(&self) -> Option<&OwnedReply> {
-        self.session()?.helo_response()
-    }
-
-    /// Whether the last hello was a successful EHLO/LHLO (smtplib's `does_esmtp`).
-    pub fn does_esmtp(&self) -> bool {
-        self.session().is_some_and(Client::does_esmtp)
-    }
-
-    /// The server's capabilities from the last EHLO (smtplib's `esmtp_features`).
-    pub fn capabilities(&self) -> Option<&Capabilities> {
-        self.session()?.capabilities()
-    }
-
-    /// smtplib's `has_extn`: whether the last EHLO advertised `name` (case-insensitive).
-    pub fn has_extn(&self, name: &str) -> bool {
-        self.session().is_some_and(|c| c.has_extn(name))
-    }
-
-    /// Whether the connection is TLS (implicit, or after STARTTLS).
-    pub fn is_secure(&self) -> bool {
-        self.session().is_some_and(Client::is_secure)
-    }
-
-    /// The name sent with EHLO/HELO/LHLO in this session (smtplib's `local_hostname`).
-    pub fn local_hostname(&self) -> Option<&Domain> {
-        self.session().map(|c| &c.config().hello_name)
-    }
+    smtp_proto::session_getters!();
 
     /// The TLS server name: the host connected to (`localhost` for a Unix socket), or the name
     /// given to [`connect_stream`](Self::connect_stream).

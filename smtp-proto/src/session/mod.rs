@@ -23,6 +23,7 @@
 //! ```
 
 mod error;
+mod getters;
 mod settings;
 
 use std::net::IpAddr;
