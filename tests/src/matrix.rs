@@ -300,6 +300,8 @@ pub struct Settings {
     pub limits: Limits,
     /// `Builder::allow_plaintext_auth`.
     pub allow_plaintext_auth: bool,
+    /// `Builder::initial_response_ok`.
+    pub initial_response_ok: bool,
     /// `Builder::transcript_sink` collecting the lines here.
     pub transcript: Option<Arc<Mutex<Vec<String>>>>,
 }
@@ -321,6 +323,7 @@ impl Default for Settings {
             bare_line_endings: BareLineEndings::Normalize,
             limits: Limits::default(),
             allow_plaintext_auth: false,
+            initial_response_ok: true,
             transcript: None,
         }
     }
@@ -364,7 +367,8 @@ macro_rules! configure {
             .chunking(s.chunking)
             .bare_line_endings(s.bare_line_endings)
             .limits(s.limits)
-            .allow_plaintext_auth(s.allow_plaintext_auth);
+            .allow_plaintext_auth(s.allow_plaintext_auth)
+            .initial_response_ok(s.initial_response_ok);
         if let Some(t) = s.timeout {
             b = b.timeout(t);
         }
@@ -576,6 +580,7 @@ fn settings_of(t: &Transcript) -> Result<Settings, String> {
     s.pipelining = on("pipelining", true);
     s.chunking = on("chunking", true);
     s.lmtp = on("lmtp", false);
+    s.initial_response_ok = on("initial-response", true);
     s.tls = match t.setting("tls").unwrap_or("disabled") {
         "disabled" | "none" => TlsMode::Disabled,
         "opportunistic" | "starttls" => TlsMode::Opportunistic,

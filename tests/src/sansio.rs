@@ -51,6 +51,7 @@ pub fn config_of(t: &Transcript) -> Result<Config, String> {
     c.lmtp = on("lmtp", false);
     c.allow_auth_without_tls = on("auth-plaintext", true);
     c.transcript = on("transcript", false);
+    c.initial_response = on("initial-response", true);
     c.tls = match t.setting("tls").unwrap_or("disabled") {
         "disabled" | "none" => TlsMode::Disabled,
         "opportunistic" | "starttls" => TlsMode::Opportunistic,

@@ -144,6 +144,10 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Memory bounds.
     pub limits: Limits,
+    /// Put a mechanism's initial response on the AUTH line (RFC 4954 SASL-IR) when it fits.
+    /// Off: `AUTH <mechanism>` alone, the response after the server's empty `334` (smtplib's
+    /// `initial_response_ok=False`, for servers that mishandle SASL-IR). Default on.
+    pub initial_response: bool,
 }
 
 impl Config {
@@ -162,6 +166,7 @@ impl Config {
             transcript: false,
             timeouts: Timeouts::default(),
             limits: Limits::default(),
+            initial_response: true,
         }
     }
 }

@@ -805,7 +805,10 @@ impl Client {
         auth.withheld = None;
         let initial = mechanism.initial_response();
         match initial {
-            Some(ir) if super::initial_response_fits(&name, ir.expose().len()) => {
+            Some(ir)
+                if self.config.initial_response
+                    && super::initial_response_fits(&name, ir.expose().len()) =>
+            {
                 let command = Command::Auth {
                     mechanism: &name,
                     initial_response: Some(ir.expose()),

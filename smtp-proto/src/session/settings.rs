@@ -69,6 +69,9 @@ pub struct Settings {
     pub bare_line_endings: BareLineEndings,
     /// Memory bounds of the session.
     pub limits: Limits,
+    /// smtplib's `initial_response_ok`: put a mechanism's initial response on the AUTH line
+    /// (RFC 4954 SASL-IR) when it fits. Off: it goes after the server's empty `334`. Default on.
+    pub initial_response_ok: bool,
 }
 
 impl Default for Settings {
@@ -89,6 +92,7 @@ impl Default for Settings {
             chunking: true,
             bare_line_endings: BareLineEndings::Normalize,
             limits: Limits::default(),
+            initial_response_ok: true,
         }
     }
 }
@@ -194,6 +198,7 @@ impl Settings {
         config.transcript = transcript;
         config.timeouts = self.effective_timeouts();
         config.limits = self.limits;
+        config.initial_response = self.initial_response_ok;
         config
     }
 }
@@ -341,6 +346,14 @@ macro_rules! settings_setters {
         /// Memory bounds of the session.
         pub fn limits(mut self, limits: $crate::client::Limits) -> Self {
             self.settings.limits = limits;
+            self
+        }
+
+        /// smtplib's `initial_response_ok`: put a mechanism's initial response on the AUTH
+        /// line (RFC 4954 SASL-IR) when it fits; off, it goes after the server's empty `334`
+        /// (for servers that mishandle SASL-IR). Default on.
+        pub fn initial_response_ok(mut self, on: bool) -> Self {
+            self.settings.initial_response_ok = on;
             self
         }
 
