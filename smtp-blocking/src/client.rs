@@ -104,6 +104,38 @@ impl Builder {
         Ok(client)
     }
 
+    /// smtplib's `with SMTP(host, port) as smtp: …`: connects, runs `f`, then says QUIT
+    /// whatever `f` returned and closes. QUIT's reply is waited for at most the command timeout
+    /// ([`timeout`](Self::timeout)), and its failure is ignored, as smtplib's `__exit__` does;
+    /// `f`'s result is returned.
+    ///
+    /// A closure rather than a QUIT on `Drop`: a destructor cannot report an error, and would
+    /// block wherever the client happens to go out of scope.
+    ///
+    /// ```no_run
+    /// use smtp_blocking::SmtpClient;
+    ///
+    /// let refused = SmtpClient::builder().session("localhost", 25, |smtp| {
+    ///     smtp.sendmail("a@example.org", ["b@example.net"], &b"Subject: hi\r\n\r\nhi\r\n"[..])
+    /// })?;
+    /// # Ok::<(), smtp_blocking::Error>(())
+    /// ```
+    pub fn session<T>(
+        self,
+        host: &str,
+        port: u16,
+        f: impl FnOnce(&mut SmtpClient) -> Result<T>,
+    ) -> Result<T> {
+        let mut client = self.connect(host, port)?;
+        let result = f(&mut client);
+        if client.is_connected() {
+            // Best effort, bounded by the command timeout.
+            let _ = client.quit();
+        }
+        client.close();
+        result
+    }
+
     /// Connects to a Unix socket (LMTP usually) and reads the greeting.
     #[cfg(unix)]
     pub fn connect_unix(self, path: impl AsRef<Path>) -> Result<SmtpClient> {

@@ -680,3 +680,42 @@ fn unparsable_tls_material_fails_before_connecting() {
         .wait_finished(1, Duration::from_millis(200))
         .is_empty());
 }
+
+/// smtplib's `with SMTP(...) as smtp:`: the session ends with QUIT whether the closure
+/// succeeded or failed, and the closure's result is what `session` returns.
+#[test]
+fn a_scoped_session_ends_with_quit_either_way() {
+    let server = Server::builder()
+        .on(
+            Trigger::command("RCPT TO:<nobody@"),
+            Action::reply("550 5.1.1 no such user"),
+        )
+        .start()
+        .expect("server");
+    let body = &b"Subject: scoped\r\n\r\nhi\r\n"[..];
+    let refused = SmtpClient::builder()
+        .timeout(T)
+        .session("127.0.0.1", server.port(), |smtp| {
+            smtp.sendmail("a@example.org", ["b@example.net"], body)
+        })
+        .expect("sent");
+    assert!(refused.is_empty());
+    let failed = SmtpClient::builder()
+        .timeout(T)
+        .session("127.0.0.1", server.port(), |smtp| {
+            smtp.sendmail("a@example.org", ["nobody@example.net"], body)
+        });
+    assert!(
+        matches!(failed, Err(smtp_blocking::Error::RecipientsRefused(_))),
+        "{failed:?}"
+    );
+    let logs = finished(&server, 2);
+    for log in &logs {
+        assert_eq!(
+            log.commands.last().map(String::as_str),
+            Some("QUIT"),
+            "{log:?}"
+        );
+    }
+    assert_eq!(server.messages().len(), 1);
+}
