@@ -891,16 +891,12 @@ fn send(
             });
         }
     };
-    let result = client.send_all_with(&mut copies, &mut tally);
-    if let Err(e) = result {
-        if n < opts.count {
-            let code = fail(summary, &e, Phase::Mail);
-            let _ = client.quit();
-            return code;
-        }
-        // Every message already has its outcome: trouble after the last final reply (an
-        // unsolicited 421, garbage, EOF) ends the session but changes no outcome.
-        say(stderr, &format!("smtp-send: after the last message: {e}"));
+    // Trouble after the last final reply cannot turn an outcome into an error: `send_all_with`
+    // keeps its result when its work was complete (the adapters' run loops).
+    if let Err(e) = client.send_all_with(&mut copies, &mut tally) {
+        let code = fail(summary, &e, Phase::Mail);
+        let _ = client.quit();
+        return code;
     }
     summary.elapsed = Some(start.elapsed());
     if let Some(code) = first_failure {

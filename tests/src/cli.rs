@@ -419,6 +419,20 @@ impl RawConn {
         line
     }
 
+    /// Plays a plain server up to the body: greets, answers the hello (`hello`: "EHLO" or
+    /// "LHLO") with `ehlo`, accepts MAIL and one RCPT, and answers DATA with `354`.
+    pub fn up_to_data(&mut self, hello: &str, ehlo: &[u8]) {
+        self.send(b"220 mx.test\r\n");
+        self.expect(hello);
+        self.send(ehlo);
+        self.expect("MAIL");
+        self.send(b"250 ok\r\n");
+        self.expect("RCPT");
+        self.send(b"250 ok\r\n");
+        self.expect("DATA");
+        self.send(b"354 go ahead\r\n");
+    }
+
     /// DATA content up to and including the terminating `.` line, as sent (dot-stuffed).
     pub fn data(&mut self) -> Vec<u8> {
         loop {

@@ -28,15 +28,7 @@ fn trouble_after_the_final_reply_does_not_undo_a_delivery() {
     ] {
         each_runtime(|rt| {
             let server = raw(move |c| {
-                c.send(b"220 mx.test\r\n");
-                c.expect(if lmtp { "LHLO" } else { "EHLO" });
-                c.send(EHLO_PLAIN);
-                c.expect("MAIL");
-                c.send(b"250 ok\r\n");
-                c.expect("RCPT");
-                c.send(b"250 ok\r\n");
-                c.expect("DATA");
-                c.send(b"354 go ahead\r\n");
+                c.up_to_data(if lmtp { "LHLO" } else { "EHLO" }, EHLO_PLAIN);
                 c.data();
                 c.send(&[b"250 2.0.0 queued\r\n".as_slice(), extra].concat());
                 c.close();
@@ -69,15 +61,7 @@ fn a_final_reply_before_the_end_of_data_is_not_a_delivery() {
     };
     each_runtime(|rt| {
         let server = raw(move |c| {
-            c.send(b"220 mx.test\r\n");
-            c.expect("EHLO");
-            c.send(EHLO_PLAIN);
-            c.expect("MAIL");
-            c.send(b"250 ok\r\n");
-            c.expect("RCPT");
-            c.send(b"250 ok\r\n");
-            c.expect("DATA");
-            c.send(b"354 go ahead\r\n");
+            c.up_to_data("EHLO", EHLO_PLAIN);
             c.take(4096);
             c.send(b"250 2.0.0 premature\r\n");
             c.data();
@@ -179,15 +163,7 @@ fn a_server_that_stops_reading_the_body_times_out_in_one_timeout() {
     let body = vec![b'x'; 32 << 20];
     each_runtime(|rt| {
         let server = raw(move |c| {
-            c.send(b"220 mx.test\r\n");
-            c.expect("EHLO");
-            c.send(EHLO_PLAIN);
-            c.expect("MAIL");
-            c.send(b"250 ok\r\n");
-            c.expect("RCPT");
-            c.send(b"250 ok\r\n");
-            c.expect("DATA");
-            c.send(b"354 go ahead\r\n");
+            c.up_to_data("EHLO", EHLO_PLAIN);
             std::thread::sleep(Duration::from_secs(8));
         });
         let out = send(&server.addr, rt, &["--timeout", "3"], &body);
