@@ -256,8 +256,8 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod connect;
 mod local_name;
-mod message;
 mod transport;
 
 pub use client::{Builder, SmtpClient};

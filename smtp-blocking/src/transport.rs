@@ -273,7 +273,7 @@ fn is_timeout(e: &io::Error) -> bool {
 /// (`armed`) is within 1/64 of it (at most 50 ms). One `setsockopt` before every read and write
 /// would double the system calls of a small message; a timeout this much early only makes the
 /// stream wait again, this much late is noise against RFC 5321's minutes.
-pub(crate) fn rearm(armed: Option<Duration>, wanted: Duration) -> bool {
+fn rearm(armed: Option<Duration>, wanted: Duration) -> bool {
     let slack = (wanted / 64).min(Duration::from_millis(50));
     armed.is_none_or(|armed| armed.abs_diff(wanted) > slack)
 }
@@ -479,5 +479,27 @@ impl Write for Transport {
             Self::Tls(t) => t.flush(),
             Self::Poisoned => Err(poisoned()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_timeouts_are_rearmed_only_when_they_move() {
+        let secs = Duration::from_secs;
+        let ms = Duration::from_millis;
+        assert!(rearm(None, secs(300)));
+        // 300 s: 50 ms of slack either way.
+        assert!(!rearm(Some(secs(300)), secs(300) - ms(50)));
+        assert!(rearm(Some(secs(300)), secs(300) - ms(51)));
+        assert!(rearm(Some(secs(300)), secs(300) + ms(51)));
+        // A wait of 640 ms: 10 ms.
+        assert!(!rearm(Some(ms(650)), ms(640)));
+        assert!(!rearm(Some(ms(630)), ms(640)));
+        assert!(rearm(Some(ms(651)), ms(640)));
+        // A much shorter wait (a near deadline) is always armed.
+        assert!(rearm(Some(secs(300)), ms(10)));
     }
 }

@@ -83,6 +83,38 @@ impl HeaderBlock {
     pub fn finish(self) -> Vec<u8> {
         self.buf
     }
+
+    /// [`push`](Self::push) then [`parse_headers`], for a loop that reads a message in chunks:
+    /// `bytes` empty means the message ended. `Ok(Some(_))` once the header block is complete:
+    /// its headers, and what was read past it (the body's first bytes).
+    ///
+    /// ```
+    /// use smtp_proto::message::HeaderBlock;
+    ///
+    /// let mut block = HeaderBlock::new();
+    /// assert!(block.feed(b"From: a@example.org\r\nBcc: b@exa")?.is_none());
+    /// let (headers, rest) = block.feed(b"mple.net\r\n\r\nHi\r\n")?.expect("complete");
+    /// assert_eq!(headers.to, ["b@example.net"]);
+    /// assert_eq!((headers.head.as_slice(), rest.as_slice()), (&b"From: a@example.org\r\n\r\n"[..], &b"Hi\r\n"[..]));
+    /// # Ok::<(), smtp_proto::message::MessageError>(())
+    /// ```
+    pub fn feed(
+        &mut self,
+        bytes: &[u8],
+    ) -> Result<Option<(MessageHeaders, Vec<u8>)>, MessageError> {
+        let split = if bytes.is_empty() {
+            SplitMessage {
+                header: std::mem::take(&mut self.buf),
+                body_start: Vec::new(),
+            }
+        } else {
+            match self.push(bytes)? {
+                Some(split) => split,
+                None => return Ok(None),
+            }
+        };
+        Ok(Some((parse_headers(&split.header)?, split.body_start)))
+    }
 }
 
 /// The offset just past the empty line that ends the header block, searching from `from`

@@ -225,7 +225,7 @@ impl<R: Runtime> GenericSmtpClient<R> {
         if self.opts.settings.lmtp && host.starts_with('/') {
             return self.open(Target::Unix(Path::new(host))).await;
         }
-        let (host, port) = connect::host_and_port(host, port, self.default_port())?;
+        let (host, port) = smtp_proto::session::host_and_port(host, port, self.default_port())?;
         self.open(Target::Tcp(host, port)).await
     }
 
@@ -535,7 +535,7 @@ impl<R: Runtime> GenericSmtpClient<R> {
     /// A whole mail transaction: MAIL, every RCPT, DATA or BDAT with the body streamed from
     /// `message` in constant memory, every reply attributed. Refusals are in the
     /// [`MailReport`], not errors. Says hello first if needed.
-    pub async fn send_mail(
+    pub async fn send_with_report(
         &mut self,
         envelope: Envelope,
         mut message: impl AsyncRead + Unpin,
@@ -620,7 +620,7 @@ impl<R: Runtime> GenericSmtpClient<R> {
         message: impl AsyncRead + Unpin,
         sender: String,
     ) -> Result<Refused> {
-        let report = self.send_mail(envelope, message).await?;
+        let report = self.send_with_report(envelope, message).await?;
         sendmail_result(report, sender)
     }
 
@@ -828,7 +828,7 @@ mod tests {
         let mut client = SmtpClient::builder().build();
         assert_send(&client);
         assert_send(&client.noop());
-        assert_send(&client.send_mail(
+        assert_send(&client.send_with_report(
             envelope("a@x.org", ["b@y.org"]).expect("envelope"),
             futures_lite::io::empty(),
         ));

@@ -211,7 +211,7 @@ session_api! {
         /// smtplib's `starttls()`.
         fn starttls(&mut self) -> OwnedReply;
         /// A whole transaction, refusals in the report.
-        fn send_mail(&mut self, envelope: Envelope, message: Body<'_>) -> MailReport;
+        fn send_with_report(&mut self, envelope: Envelope, message: Body<'_>) -> MailReport;
         /// Several transactions, one message ahead (cross-transaction pipelining).
         fn send_all(&mut self, messages: Vec<(Envelope, &[u8])>) -> Vec<MailReport>;
         /// smtplib's `sendmail()`.
@@ -740,7 +740,7 @@ fn act(s: &mut dyn Session, verb: &str, args: &str) -> Result<Vec<String>, Strin
     Ok(match verb {
         "send" => {
             let (envelope, body) = envelope_of(args)?;
-            let report = s.send_mail(envelope, &mut body.as_slice());
+            let report = s.send_with_report(envelope, &mut body.as_slice());
             vec![report.map_or_else(summarize_error, |r| summarize(&Event::MailDone(r)))]
         }
         "auth" => authenticated(s.auth(mechanism_of(

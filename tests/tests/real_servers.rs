@@ -230,7 +230,7 @@ impl<A: matrix::Adapter> Adapter for Via<A> {
             }
             let mut body: &[u8] = message.body.as_slice();
             let report = smtp
-                .send_mail(envelope, &mut body)
+                .send_with_report(envelope, &mut body)
                 .map_err(fail(Step::Send(i)))?;
             let recipients = report
                 .recipients

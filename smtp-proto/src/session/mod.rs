@@ -23,12 +23,16 @@
 //! ```
 
 mod error;
+mod facade;
 mod getters;
+pub mod op;
+mod pump;
 mod settings;
 
 use std::net::IpAddr;
 
 pub use error::{Error, Refused, Result, TlsError};
+pub use pump::{Pump, Step, BODY_CHUNK, DRAIN_AFTER_WRITE_FAILURE, READ_CHUNK};
 pub use settings::{Peer, Settings, TlsIdentity};
 
 use crate::client::{Envelope, MailOutcome, MailReport, TranscriptEntry};
@@ -170,9 +174,64 @@ pub fn pem_certificates(pem: &[u8]) -> Vec<&[u8]> {
         .collect()
 }
 
+fn unbracket(h: &str) -> &str {
+    h.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(h)
+}
+
+/// `host` and `port`, taking a `:port` suffix of `host` (`mx:2525`, `[::1]:2525`) when `port`
+/// is 0, and `default` when there is none. Brackets around an IPv6 address are removed.
+///
+/// ```
+/// use smtp_proto::session::host_and_port;
+///
+/// assert_eq!(host_and_port("mx.example:2525", 0, 25)?, ("mx.example", 2525));
+/// assert_eq!(host_and_port("[::1]", 0, 25)?, ("::1", 25));
+/// # Ok::<(), smtp_proto::session::Error>(())
+/// ```
+pub fn host_and_port(host: &str, port: u16, default: u16) -> Result<(&str, u16)> {
+    let host = host.trim();
+    if host.is_empty() {
+        return Err(Error::InvalidSetting("empty host".into()));
+    }
+    // A bare IPv6 address has several colons and no port; `[v6]:port` ends its host in `]`.
+    let suffix = host
+        .rsplit_once(':')
+        .filter(|(h, _)| port == 0 && (h.ends_with(']') || !h.contains(':')));
+    let Some((name, digits)) = suffix else {
+        return Ok((unbracket(host), if port == 0 { default } else { port }));
+    };
+    let parsed = digits
+        .parse()
+        .map_err(|_| Error::InvalidSetting(format!("nonnumeric port {digits:?}")))?;
+    Ok((unbracket(name), parsed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_and_port_suffixes_and_brackets() {
+        fn ok(h: &str, p: u16) -> Option<(&str, u16)> {
+            host_and_port(h, p, 25).ok()
+        }
+        assert_eq!(ok("mx", 0), Some(("mx", 25)));
+        assert_eq!(ok(" mx:2525 ", 0), Some(("mx", 2525)));
+        assert_eq!(ok("mx:2525", 26), Some(("mx:2525", 26)));
+        assert_eq!(ok("[::1]:2525", 0), Some(("::1", 2525)));
+        assert_eq!(ok("::1", 0), Some(("::1", 25)));
+        assert_eq!(ok("[::1]", 7), Some(("::1", 7)));
+        assert!(matches!(
+            host_and_port("mx:smtp", 0, 25),
+            Err(Error::InvalidSetting(_))
+        ));
+        assert!(matches!(
+            host_and_port("  ", 0, 25),
+            Err(Error::InvalidSetting(_))
+        ));
+    }
 
     #[test]
     fn a_pem_bundle_splits_into_certificates() {

@@ -201,6 +201,30 @@ impl Settings {
         config.initial_response = self.initial_response_ok;
         config
     }
+
+    /// Every certificate of [`tls_roots`](Self::tls_roots), one PEM text each, with the
+    /// number of the bundle it came from (from 1), for [`bad_root`](Self::bad_root).
+    pub fn root_certificates(&self) -> impl Iterator<Item = (usize, &[u8])> {
+        self.tls_roots.iter().enumerate().flat_map(|(n, pem)| {
+            super::pem_certificates(pem)
+                .into_iter()
+                .map(move |c| (n + 1, c))
+        })
+    }
+
+    /// The error for a root certificate of bundle `n` that the TLS library refused.
+    pub fn bad_root(n: usize, error: impl std::fmt::Display) -> Error {
+        Error::InvalidSetting(format!(
+            "root certificate {n} is not a PEM certificate: {error}"
+        ))
+    }
+
+    /// The error for a [`tls_identity`](Self::tls_identity) that the TLS library refused.
+    pub fn bad_identity(error: impl std::fmt::Display) -> Error {
+        Error::InvalidSetting(format!(
+            "the client identity is not a PEM certificate chain with its PKCS#8 PEM key: {error}"
+        ))
+    }
 }
 
 /// Expands, inside the `impl` block of an adapter's builder that has a `settings: Settings`

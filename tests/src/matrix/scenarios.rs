@@ -783,7 +783,7 @@ fn stream_large_body<A: Adapter>(server: &Server, size: u64) -> u64 {
     let mut body = Generated::new(size);
     let mut envelope = smtp_blocking::envelope("a@x.org", ["b@y.org"]).expect("envelope");
     envelope.size = Some(size);
-    let report = smtp.send_mail(envelope, &mut body).expect("send");
+    let report = smtp.send_with_report(envelope, &mut body).expect("send");
     assert!(report.is_accepted(), "{report:?}");
     smtp.quit().expect("quit");
     body.hash

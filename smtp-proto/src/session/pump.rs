@@ -1,0 +1,467 @@
+//! [`Pump`]: runs one [`Operation`] to completion; the I/O loop around it is the adapter's.
+//!
+//! Every rule of the run loop lives here, written once: events before I/O (so that a body
+//! wanted at once leaves with its envelope), the body fed while the core has room, a look at
+//! the input before each write while a body is going out (a reply that comes before the end
+//! of data is heard then, not taken for the answer to it), the core's deadlines, the plaintext
+//! behind a STARTTLS `220` handed to the core rather than to TLS, the last words of a server
+//! that closed while being written to, which events end a call, what the core queued on its
+//! own as a call ended (the RSET after a refused transaction) written before the call returns,
+//! and when the session is over. The adapter asks [`Pump::next`] what to do and does exactly
+//! that, reporting each outcome back:
+//!
+//! | [`Step`] | the adapter | then reports |
+//! | --- | --- | --- |
+//! | [`Step::Body`] | reads at most `max` bytes of [`Pump::body`]'s source | [`Pump::body_read`] |
+//! | [`Step::Write`] | when `look_first`, reads what has already arrived without waiting, and if there was anything reports it with [`Pump::read`] instead of writing; else writes [`Client::poll_transmit`] by `deadline` | [`Pump::wrote`] |
+//! | [`Step::Read`] | reads by `deadline` | [`Pump::read`] |
+//! | [`Step::Handshake`] | reads what has already arrived without waiting and hands it to [`Pump::before_handshake`]; when that says so, does the TLS handshake by `deadline` | [`Pump::handshake`] |
+//! | [`Step::Done`] | returns the result, and closes the transport when `close` says so | — |
+//!
+//! A deadline that passes is reported as an error of kind [`io::ErrorKind::TimedOut`] (or
+//! `WouldBlock`, as `std` sockets give it); any failure of the adapter's own (a TLS error) with
+//! [`Pump::fail`], which ends the call and the session.
+//!
+//! ```
+//! use std::io::Read;
+//! use std::time::Instant;
+//! use smtp_proto::session::{op::Command, op::Request, Pump, Step};
+//! use smtp_proto::{Client, Config, Domain};
+//!
+//! // A scripted "server": what it says, read by the loop below.
+//! let mut server: &[u8] = b"220 mx.example ESMTP\r\n250 2.0.0 ok\r\n";
+//! let mut client = Client::new(Config::new(Domain::try_from("client.example")?), Instant::now());
+//! let mut sink = None;
+//! let mut sent = Vec::new();
+//! let mut buf = [0u8; 64];
+//! for op in [Command::new(Request::Noop)] {
+//!     let mut pump = Pump::new(op);
+//!     let reply = loop {
+//!         match pump.next(&mut client, &mut sink, Instant::now()) {
+//!             Step::Write { .. } => {
+//!                 let bytes = client.poll_transmit(Instant::now()).unwrap_or_default();
+//!                 sent.extend_from_slice(bytes);
+//!                 let n = bytes.len();
+//!                 pump.wrote(&mut client, Ok(n), Instant::now());
+//!             }
+//!             Step::Read { .. } => {
+//!                 let n = server.read(&mut buf)?;
+//!                 pump.read(&mut client, Ok(&buf[..n]), Instant::now());
+//!             }
+//!             Step::Done { result, .. } => break result?,
+//!             _ => unreachable!("no body, no TLS here"),
+//!         }
+//!     };
+//!     assert_eq!(reply.code().get(), 250);
+//! }
+//! assert_eq!(sent, b"NOOP\r\n");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::io::{self, ErrorKind};
+use std::time::{Duration, Instant};
+
+use super::op::Operation;
+use super::{Error, Result, TranscriptSink};
+use crate::client::{Client, Event, RequestId};
+
+/// The most body bytes a [`Step::Body`] asks for at once.
+pub const BODY_CHUNK: usize = 64 * 1024;
+/// A good size for the buffer replies are read into.
+pub const READ_CHUNK: usize = 16 * 1024;
+/// How long to wait for the server's last words after a write failed because it went away
+/// (often a `421` or `554` sent just before it closed).
+pub const DRAIN_AFTER_WRITE_FAILURE: Duration = Duration::from_secs(1);
+
+/// What the adapter does next (see the [module docs](self)).
+#[derive(Debug)]
+#[must_use]
+pub enum Step<T> {
+    /// Read at most `max` bytes of request `id`'s body from [`Pump::body`].
+    Body {
+        /// The request whose body is wanted.
+        id: RequestId,
+        /// The most bytes the core has room for now.
+        max: usize,
+    },
+    /// Write what [`Client::poll_transmit`] lends, by `deadline`.
+    Write {
+        /// When the write has waited too long.
+        deadline: Instant,
+        /// A body is going out: first look, without waiting, for input that already arrived.
+        look_first: bool,
+    },
+    /// Read from the server, by `deadline`.
+    Read {
+        /// When the read has waited too long.
+        deadline: Instant,
+    },
+    /// The server accepted STARTTLS: look for input that already arrived, then (when
+    /// [`Pump::before_handshake`] says so) do the TLS handshake by `deadline`.
+    Handshake {
+        /// When the handshake has taken too long.
+        deadline: Instant,
+    },
+    /// The call is over.
+    Done {
+        /// What the call returns.
+        result: Result<T>,
+        /// The session is over too: close the transport.
+        close: bool,
+    },
+}
+
+enum Phase<T> {
+    /// The operation has not been started.
+    Start,
+    /// Running until the operation completes.
+    Run,
+    /// The operation completed; what the core queued on its own still goes out.
+    Finish(Result<T>),
+    /// [`Step::Done`] was returned.
+    Over,
+}
+
+/// Runs one [`Operation`] over a transport that the adapter drives (see the
+/// [module docs](self)).
+pub struct Pump<O: Operation> {
+    op: O,
+    phase: Phase<O::Output>,
+    /// The request whose body is being fed.
+    feeding: Option<RequestId>,
+    /// A body has been going out, and the core may still hold some of it: look at the input
+    /// before each write.
+    reading_ahead: bool,
+    /// A write failed because the server went away: its last words are read until then.
+    draining: Option<Instant>,
+    /// The adapter failed: the call ends with this (unless it had already completed).
+    failure: Option<Error>,
+}
+
+impl<O: Operation> std::fmt::Debug for Pump<O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pump")
+            .field("feeding", &self.feeding)
+            .field("reading_ahead", &self.reading_ahead)
+            .field("draining", &self.draining)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<O: Operation> Pump<O> {
+    /// A pump for `op`, which it starts at the first [`next`](Self::next).
+    pub fn new(op: O) -> Self {
+        Self {
+            op,
+            phase: Phase::Start,
+            feeding: None,
+            reading_ahead: false,
+            draining: None,
+            failure: None,
+        }
+    }
+
+    /// What to do next. Transcript lines go to `sink` (see [`Client::set_transcript`]).
+    pub fn next(
+        &mut self,
+        client: &mut Client,
+        sink: &mut Option<TranscriptSink>,
+        now: Instant,
+    ) -> Step<O::Output> {
+        loop {
+            flush_transcript(client, sink);
+            if let Some(error) = self.failure.take() {
+                let result = match std::mem::replace(&mut self.phase, Phase::Over) {
+                    Phase::Finish(result) => result,
+                    _ => Err(error),
+                };
+                return Step::Done {
+                    result,
+                    close: true,
+                };
+            }
+            match &self.phase {
+                Phase::Start => {
+                    self.phase = Phase::Run;
+                    if let Err(e) = self.op.start(client) {
+                        self.phase = Phase::Over;
+                        return Step::Done {
+                            result: Err(e),
+                            close: false,
+                        };
+                    }
+                }
+                Phase::Run => {
+                    if let Some(step) = self.run(client, sink, now) {
+                        return step;
+                    }
+                }
+                Phase::Finish(result) => {
+                    let fatal = result.as_ref().is_err_and(Error::is_fatal);
+                    let leftovers = client.wants_write() && !client.is_closed();
+                    // Nothing more goes out on a session that failed.
+                    if !fatal && (leftovers || self.draining.is_some()) {
+                        if let Some(step) = self.io(client, now) {
+                            return step;
+                        }
+                        continue;
+                    }
+                    let Phase::Finish(result) = std::mem::replace(&mut self.phase, Phase::Over)
+                    else {
+                        continue;
+                    };
+                    let close = fatal || client.is_closed();
+                    return Step::Done { result, close };
+                }
+                Phase::Over => {
+                    return Step::Done {
+                        result: Err(Error::NotConnected),
+                        close: false,
+                    }
+                }
+            }
+        }
+    }
+
+    /// One pass of the running phase: the core's events, then the body, then one I/O step.
+    /// `None`: call again (something changed).
+    fn run(
+        &mut self,
+        client: &mut Client,
+        sink: &mut Option<TranscriptSink>,
+        now: Instant,
+    ) -> Option<Step<O::Output>> {
+        while let Some(event) = client.poll_event() {
+            let done = match event {
+                Event::UpgradeTls if client.is_closed() => None,
+                Event::UpgradeTls => {
+                    let command = client.config().timeouts.command;
+                    let deadline = client.poll_timeout().unwrap_or(now + command);
+                    return Some(Step::Handshake { deadline });
+                }
+                // Everything the call waited for may already have happened (the last
+                // message's final reply came with the trouble that ended the session): then
+                // its result stands, and the session is over for the next call.
+                Event::Closed(Some(error)) => Some(
+                    self.op
+                        .event(client, None)
+                        .unwrap_or(Err(Error::Smtp(error))),
+                ),
+                Event::Closed(None) => Some(
+                    self.op
+                        .event(client, Some(Event::Closed(None)))
+                        .unwrap_or(Err(Error::NotConnected)),
+                ),
+                other => {
+                    if let Event::BodyWanted(id) = other {
+                        self.feeding = Some(id);
+                    }
+                    self.op.event(client, Some(other))
+                }
+            };
+            if let Some(result) = done {
+                self.complete(result);
+                return None;
+            }
+            flush_transcript(client, sink);
+        }
+        if let Some(result) = self.op.event(client, None) {
+            self.complete(result);
+            return None;
+        }
+        if let Some(id) = self.feeding {
+            match client.body(id) {
+                None => self.feeding = None,
+                Some(writer) if writer.room() > 0 => {
+                    let max = writer.room().min(BODY_CHUNK);
+                    return Some(Step::Body { id, max });
+                }
+                Some(_) => {}
+            }
+        }
+        self.io(client, now)
+    }
+
+    /// One I/O step: a write of what the core lends, else a read, bounded by the core's
+    /// deadline. `None`: a deadline passed (and was handed to the core) or the session has
+    /// nothing to wait for; call again.
+    fn io(&mut self, client: &mut Client, now: Instant) -> Option<Step<O::Output>> {
+        if let Some(until) = self.draining {
+            if client.is_closed() || now >= until {
+                self.draining = None;
+                client.handle_eof(now);
+                return None;
+            }
+            return Some(Step::Read { deadline: until });
+        }
+        let deadline = client.poll_timeout();
+        if deadline.is_some_and(|d| d <= now) {
+            // Trust the clock, not the timer.
+            client.handle_timeout(now);
+            return None;
+        }
+        let writing = client.poll_transmit(now).is_some();
+        let body_open = self.feeding.is_some();
+        self.reading_ahead = writing && (self.reading_ahead || body_open);
+        if !writing && deadline.is_none() && !client.is_busy() && !body_open {
+            self.fail(Error::Io(io::Error::other(
+                "internal: the session has nothing to wait for",
+            )));
+            return None;
+        }
+        let deadline = deadline.unwrap_or(now + client.config().timeouts.command);
+        Some(if writing {
+            Step::Write {
+                deadline,
+                look_first: self.reading_ahead,
+            }
+        } else {
+            Step::Read { deadline }
+        })
+    }
+
+    fn complete(&mut self, result: Result<O::Output>) {
+        self.feeding = None;
+        self.phase = Phase::Finish(result);
+    }
+
+    /// The source of request `id`'s body, for a [`Step::Body`] (`None`: the body is empty).
+    pub fn body(&mut self, id: RequestId) -> Option<&mut O::Body> {
+        self.op.body(id)
+    }
+
+    /// What a read of the body's source for a [`Step::Body`] gave: bytes, the end of the body
+    /// (no bytes), or an error (which ends the call and the session).
+    pub fn body_read(&mut self, client: &mut Client, id: RequestId, read: io::Result<&[u8]>) {
+        let bytes = match read {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == ErrorKind::Interrupted => return,
+            Err(e) => return self.fail(Error::Io(e)),
+        };
+        let Some(mut writer) = client.body(id) else {
+            self.feeding = None;
+            return;
+        };
+        if bytes.is_empty() {
+            self.feeding = None;
+            if writer.finish().is_ok() {
+                // The next request may go out right behind the end of data.
+                self.op.body_ended(client, id);
+            }
+            return;
+        }
+        match writer.write(bytes) {
+            Ok(took) if took < bytes.len() => self.fail(Error::Io(io::Error::other(
+                "internal: the body writer took less than its room",
+            ))),
+            Ok(_) => {}
+            // An encoding error ends the session: `Closed` reports it.
+            Err(_) => self.feeding = None,
+        }
+    }
+
+    /// What a write for a [`Step::Write`] gave: how many bytes went out, or an error (a
+    /// deadline that passed is one of kind `TimedOut` or `WouldBlock`).
+    pub fn wrote(&mut self, client: &mut Client, written: io::Result<usize>, now: Instant) {
+        match written {
+            Ok(0) => self.fail(Error::Io(ErrorKind::WriteZero.into())),
+            Ok(n) => client.handle_written(n, now),
+            Err(e) if is_timeout(&e) => client.handle_timeout(now),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            // The server went away: what it said last (often the reason) is read briefly.
+            Err(e) if is_disconnect(&e) => self.draining = Some(now + DRAIN_AFTER_WRITE_FAILURE),
+            Err(e) => self.fail(Error::Io(e)),
+        }
+    }
+
+    /// What a read gave: bytes, the end of the stream (no bytes), or an error (a deadline that
+    /// passed is one of kind `TimedOut` or `WouldBlock`).
+    pub fn read(&mut self, client: &mut Client, read: io::Result<&[u8]>, now: Instant) {
+        if self.draining.is_some() {
+            match read {
+                Ok(bytes) if !bytes.is_empty() => client.handle_input(bytes, now),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                _ => {
+                    self.draining = None;
+                    client.handle_eof(now);
+                }
+            }
+            return;
+        }
+        match read {
+            Ok([]) => client.handle_eof(now),
+            Ok(bytes) => client.handle_input(bytes, now),
+            Err(e) if is_timeout(&e) => client.handle_timeout(now),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if is_disconnect(&e) => client.handle_eof(now),
+            Err(e) => self.fail(Error::Io(e)),
+        }
+    }
+
+    /// Before a STARTTLS handshake: what a read that does not wait found (`None`: nothing).
+    /// Plaintext that arrived behind the `220` belongs to the core, which ends the session,
+    /// never to the TLS layer: then `false`, no handshake. An end of stream or an error is left
+    /// to the handshake, which then fails — whether the close arrived before this look or
+    /// during the handshake, one outcome.
+    pub fn before_handshake(
+        &mut self,
+        client: &mut Client,
+        pending: Option<io::Result<&[u8]>>,
+        now: Instant,
+    ) -> bool {
+        match pending {
+            Some(Ok(bytes)) if !bytes.is_empty() => {
+                client.handle_input(bytes, now);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// How a [`Step::Handshake`] ended: `Ok(true)` established, `Ok(false)` the deadline
+    /// passed, `Err` the TLS layer's error.
+    pub fn handshake(&mut self, client: &mut Client, outcome: Result<bool>, now: Instant) {
+        match outcome {
+            Ok(true) => client.handle_tls_established(now),
+            Ok(false) => {
+                // The core armed this deadline: it reports the timeout.
+                client.handle_timeout(now);
+                if !client.is_closed() {
+                    let after = client.config().timeouts.command;
+                    self.fail(Error::timeout(crate::client::Stage::TlsHandshake, after));
+                }
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// The adapter failed (an error of its own, e.g. while connecting TLS): the call ends with
+    /// `error` and the session is over.
+    pub fn fail(&mut self, error: Error) {
+        self.failure.get_or_insert(error);
+    }
+}
+
+fn flush_transcript(client: &mut Client, sink: &mut Option<TranscriptSink>) {
+    while let Some(entry) = client.poll_transcript() {
+        if let Some(sink) = sink.as_mut() {
+            sink(&entry);
+        }
+    }
+}
+
+/// A wait that ran out: `std` sockets report it as `WouldBlock` or `TimedOut`.
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
+/// The peer went away.
+fn is_disconnect(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::BrokenPipe
+            | ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::UnexpectedEof
+    )
+}
