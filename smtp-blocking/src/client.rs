@@ -10,8 +10,8 @@ use native_tls::TlsConnector;
 use smtp_proto::client::{Client, TlsMode, TranscriptEntry};
 use smtp_proto::session::op::Operation;
 use smtp_proto::session::{
-    default_hello_name, host_and_port, is_loopback, Error, Peer, Pump, Result, Settings, Step,
-    TranscriptSink, BODY_CHUNK, READ_CHUNK,
+    default_hello_name, host_and_port, is_loopback, stderr_transcript, Error, Peer, Pump, Result,
+    Settings, Step, TranscriptSink, BODY_CHUNK, READ_CHUNK,
 };
 use smtp_proto::OwnedReply;
 
@@ -65,11 +65,9 @@ impl Builder {
 
     /// Print the transcript to standard error from the start (smtplib's `set_debuglevel(1)`).
     pub fn transcript(self, on: bool) -> Self {
-        let mut client = self.build();
-        client.set_transcript(on);
-        Builder {
-            sink: client.sink,
-            ..client.opts
+        Self {
+            sink: on.then(stderr_transcript),
+            ..self
         }
     }
 

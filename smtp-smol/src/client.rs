@@ -1,31 +1,27 @@
-//! [`GenericSmtpClient`]: the smtplib-parity async client, and its [`GenericBuilder`].
+//! [`GenericSmtpClient`]: the smtplib-parity async client, and its [`GenericBuilder`]. smtplib's
+//! methods are the core's ([`smtp_proto::smtplib_methods!`]); this file connects and pumps.
 
 use std::fmt;
-use std::io;
+use std::io::{self, ErrorKind};
 use std::marker::PhantomData;
 #[cfg(unix)]
 use std::path::Path;
 use std::time::Instant;
 
+use async_io::Timer;
 use async_native_tls::TlsConnector;
-use futures_lite::io::{AsyncReadExt as _, Empty};
-use futures_lite::AsyncRead;
-use smtp_proto::client::{
-    Client, Content, Envelope, Event, Hello, MailReport, RequestId, TlsMode, TranscriptEntry,
+use futures_lite::{future, AsyncRead, AsyncReadExt};
+use smtp_proto::client::{Client, TlsMode, TranscriptEntry};
+use smtp_proto::session::op::{Greeting, Operation};
+use smtp_proto::session::{
+    default_hello_name, host_and_port, stderr_transcript, Error, Peer, Pump, Result, Settings,
+    Step, TranscriptSink, BODY_CHUNK, READ_CHUNK,
 };
-use smtp_proto::command::{Argument, MailParams, Mailbox, RcptParams, ReversePath};
-use smtp_proto::ehlo::Extension;
-use smtp_proto::sasl::Mechanism;
-use smtp_proto::{Domain, OwnedReply, ReplyCode, UsageError};
+use smtp_proto::OwnedReply;
 
 use crate::connect::{self, Opened};
-use crate::driver::{Batch, Context, Job, Session, Single, Transport};
-use smtp_proto::session::{
-    default_hello_name, envelope, pem_certificates, sender_text, sendmail_result, Error, Peer,
-    Refused, Result, Settings, TranscriptSink,
-};
-
-use crate::{fqdn, message, AsyncIo, Runtime};
+use crate::transport::{tls_connector, Transport};
+use crate::{fqdn, AsyncIo, Runtime};
 
 /// Settings for a [`GenericSmtpClient`], then [`connect`](Self::connect) (or
 /// [`build`](Self::build) an unconnected client, as smtplib's `SMTP()` without a host).
@@ -64,10 +60,11 @@ impl<R: Runtime> GenericBuilder<R> {
     smtp_proto::settings_setters!();
 
     /// The TLS connector for implicit TLS and STARTTLS (smtplib's `context`): an
-    /// [`async_native_tls::TlsConnector`], or a `native_tls::TlsConnectorBuilder`. Default: the
-    /// system's roots, with those of [`add_root_certificate_pem`](Self::add_root_certificate_pem)
-    /// and the identity of [`client_identity_pem`](Self::client_identity_pem) (both ignored when
-    /// a connector is given here), the certificate chain and the host name verified.
+    /// [`async_native_tls::TlsConnector`], or a `native_tls::TlsConnectorBuilder`. Default: one
+    /// built from the settings: the system's roots and those of
+    /// [`add_root_certificate_pem`](Self::add_root_certificate_pem), the identity of
+    /// [`client_identity_pem`](Self::client_identity_pem) (both ignored when a connector is given
+    /// here), the certificate chain and the host name verified.
     pub fn tls_connector(self, connector: impl Into<TlsConnector>) -> Self {
         Self {
             connector: Some(connector.into()),
@@ -87,9 +84,19 @@ impl<R: Runtime> GenericBuilder<R> {
     /// Print the transcript to standard error from the start (smtplib's `set_debuglevel(1)`).
     pub fn transcript(self, on: bool) -> Self {
         Self {
-            sink: on.then(stderr_sink),
+            sink: on.then(stderr_transcript),
             ..self
         }
+    }
+
+    /// The connector given, else the one the settings describe (built once; bad material
+    /// fails before anything is sent).
+    fn connector(&mut self) -> Result<&TlsConnector> {
+        let connector = match self.connector.take() {
+            Some(given) => given,
+            None => tls_connector(&self.settings)?,
+        };
+        Ok(self.connector.insert(connector))
     }
 
     /// An unconnected client; call [`GenericSmtpClient::connect`].
@@ -99,6 +106,7 @@ impl<R: Runtime> GenericBuilder<R> {
             opts: self,
             session: None,
             in_flight: false,
+            read_buf: Vec::new(),
             body_buf: Vec::new(),
         }
     }
@@ -133,8 +141,11 @@ impl<R: Runtime> GenericBuilder<R> {
     }
 }
 
-fn stderr_sink() -> TranscriptSink {
-    Box::new(|entry: &TranscriptEntry| eprintln!("{entry}"))
+/// One live session: the core, its transport and the TLS server name.
+struct Session {
+    client: Client,
+    io: Transport,
+    server_name: String,
 }
 
 /// An async SMTP/LMTP client with smtplib's repertoire, on the sockets of runtime `R`: use the
@@ -161,6 +172,7 @@ pub struct GenericSmtpClient<R: Runtime> {
     /// A request is being driven; still set after the call returned means its future was
     /// dropped mid-command.
     in_flight: bool,
+    read_buf: Vec<u8>,
     body_buf: Vec<u8>,
 }
 
@@ -169,16 +181,9 @@ impl<R: Runtime> fmt::Debug for GenericSmtpClient<R> {
         f.debug_struct("GenericSmtpClient")
             .field("opts", &self.opts)
             .field("connected", &self.is_connected())
-            .field("client", &self.session.as_ref().map(|s| &s.client))
+            .field("client", &self.session())
             .finish_non_exhaustive()
     }
-}
-
-/// Where to connect.
-enum Target<'a> {
-    Tcp(&'a str, u16),
-    #[cfg(unix)]
-    Unix(&'a Path),
 }
 
 impl<R: Runtime> GenericSmtpClient<R> {
@@ -223,16 +228,25 @@ impl<R: Runtime> GenericSmtpClient<R> {
     pub async fn connect(&mut self, host: &str, port: u16) -> Result<OwnedReply> {
         #[cfg(unix)]
         if self.opts.settings.lmtp && host.starts_with('/') {
-            return self.open(Target::Unix(Path::new(host))).await;
+            return self.connect_unix(host).await;
         }
-        let (host, port) = smtp_proto::session::host_and_port(host, port, self.default_port())?;
-        self.open(Target::Tcp(host, port)).await
+        self.prepare()?;
+        let (host, port) = host_and_port(host, port, self.opts.settings.default_port())?;
+        let (source, limit) = (
+            self.opts.settings.source_address,
+            self.opts.settings.connect_timeout(),
+        );
+        let opened = connect::tcp::<R>(host, port, source, limit).await?;
+        self.start(opened, host).await
     }
 
     /// Connects to the Unix socket at `path` and returns the greeting.
     #[cfg(unix)]
     pub async fn connect_unix(&mut self, path: impl AsRef<Path>) -> Result<OwnedReply> {
-        self.open(Target::Unix(path.as_ref())).await
+        self.prepare()?;
+        let limit = self.opts.settings.connect_timeout();
+        let opened = connect::unix::<R>(path.as_ref(), limit).await?;
+        self.start(opened, "localhost").await
     }
 
     /// Runs a new session over `stream`, which you connected yourself, closing any current
@@ -258,46 +272,31 @@ impl<R: Runtime> GenericSmtpClient<R> {
         stream: impl AsyncIo + 'static,
         server_name: &str,
     ) -> Result<OwnedReply> {
-        self.start(connect::stream(Box::new(stream)), server_name.to_owned())
+        self.prepare()?;
+        self.start(connect::stream(Box::new(stream)), server_name)
             .await
     }
 
-    fn default_port(&self) -> u16 {
-        self.opts.settings.default_port()
-    }
-
-    async fn open(&mut self, target: Target<'_>) -> Result<OwnedReply> {
+    /// Closes any current session and refuses settings that cannot work (bad TLS material
+    /// among them) before anything is connected.
+    fn prepare(&mut self) -> Result<()> {
         self.close();
         self.opts.settings.check()?;
-        // Bad TLS material fails before connecting.
-        self.connector()?;
-        let limit = self.opts.settings.connect_timeout();
-        let (opened, server_name) = match target {
-            Target::Tcp(host, port) => {
-                let source = self.opts.settings.source_address;
-                (connect::tcp::<R>(host, port, source, limit).await?, host)
-            }
-            #[cfg(unix)]
-            Target::Unix(path) => (connect::unix::<R>(path, limit).await?, "localhost"),
-        };
-        self.start(opened, server_name.to_owned()).await
+        self.opts.connector().map(drop)
     }
 
     /// Implicit TLS if configured, then the core, then the greeting (and set-up).
-    async fn start(&mut self, opened: Opened, server_name: String) -> Result<OwnedReply> {
-        self.close();
-        self.opts.settings.check()?;
-        self.connector()?;
-        let limit = self.opts.settings.connect_timeout();
+    async fn start(&mut self, opened: Opened, server_name: &str) -> Result<OwnedReply> {
         let mut io = Transport::Plain(opened.io);
         if self.opts.settings.tls == TlsMode::Implicit {
-            let connector = self.connector()?;
-            let deadline = Instant::now() + limit;
-            if !io.upgrade(connector, &server_name, deadline).await? {
-                return Err(Error::Smtp(smtp_proto::Error::Timeout {
-                    stage: smtp_proto::client::Stage::TlsHandshake,
-                    after: limit,
-                }));
+            let limit = self.opts.settings.connect_timeout();
+            let connector = self.opts.connector()?;
+            if !io
+                .upgrade(connector, server_name, Instant::now() + limit)
+                .await?
+            {
+                let stage = smtp_proto::client::Stage::TlsHandshake;
+                return Err(Error::timeout(stage, limit));
             }
         }
         let peer = Peer {
@@ -309,19 +308,12 @@ impl<R: Runtime> GenericSmtpClient<R> {
             .opts
             .settings
             .config(hello_name, peer, self.sink.is_some());
-        let client = Client::new(config, Instant::now());
-        self.session = Some(Session::new(client, io, server_name));
-        self.drive(|_, event| matches!(event, Some(Event::Ready)).then_some(Ok(())))
-            .await?;
-        self.greeting().cloned().ok_or(Error::NotConnected)
-    }
-
-    fn connector(&mut self) -> Result<&TlsConnector> {
-        let connector = match self.opts.connector.take() {
-            Some(given) => given,
-            None => TlsConnector::from(tls_builder(&self.opts.settings)?),
-        };
-        Ok(self.opts.connector.insert(connector))
+        self.session = Some(Session {
+            client: Client::new(config, Instant::now()),
+            io,
+            server_name: server_name.to_owned(),
+        });
+        self.run(Greeting).await
     }
 
     // ------------------------------------------------------------ getters
@@ -336,6 +328,10 @@ impl<R: Runtime> GenericSmtpClient<R> {
         self.session.as_ref().map(|s| &s.client)
     }
 
+    fn client_mut(&mut self) -> Option<&mut Client> {
+        self.session.as_mut().map(|s| &mut s.client)
+    }
+
     smtp_proto::session_getters!();
 
     /// The TLS server name: the host connected to (`localhost` for a Unix socket), or the name
@@ -344,349 +340,13 @@ impl<R: Runtime> GenericSmtpClient<R> {
         self.session.as_ref().map(|s| s.server_name.as_str())
     }
 
-    // ------------------------------------------------------------ transcript
+    // ------------------------------------------------------------ smtplib's methods
 
-    /// smtplib's `set_debuglevel`: print the transcript (`C: …` / `S: …`, AUTH payloads
-    /// redacted) to standard error, or stop.
-    pub fn set_transcript(&mut self, on: bool) {
-        self.sink = on.then(stderr_sink);
-        self.sync_transcript();
-    }
-
-    /// Hands every transcript line to `sink` from now on.
-    pub fn set_transcript_sink(&mut self, sink: impl FnMut(&TranscriptEntry) + Send + 'static) {
-        self.sink = Some(Box::new(sink));
-        self.sync_transcript();
-    }
-
-    /// The core records the transcript exactly while there is a sink.
-    fn sync_transcript(&mut self) {
-        let on = self.sink.is_some();
-        if let Some(session) = self.session.as_mut() {
-            session.client.set_transcript(on);
-        }
-    }
-
-    // ------------------------------------------------------------ commands
-
-    /// smtplib's `helo()`: `HELO`, returns the reply whatever its code.
-    pub async fn helo(&mut self) -> Result<OwnedReply> {
-        self.single(|c| c.hello(Hello::Helo)).await
-    }
-
-    /// smtplib's `ehlo()`: `EHLO` (`LHLO` for LMTP), returns the reply whatever its code; a `250`
-    /// sets the capabilities.
-    pub async fn ehlo(&mut self) -> Result<OwnedReply> {
-        self.single(|c| c.hello(Hello::Ehlo)).await
-    }
-
-    /// smtplib's `helo(name)`: [`helo`](Self::helo) with `name` instead of the session's
-    /// [`local_hostname`](Self::local_hostname), for this greeting only.
-    pub async fn helo_as(&mut self, name: Domain) -> Result<OwnedReply> {
-        self.single(|c| c.hello_as(Hello::Helo, name)).await
-    }
-
-    /// smtplib's `ehlo(name)`: [`ehlo`](Self::ehlo) with `name` instead of the session's
-    /// [`local_hostname`](Self::local_hostname), for this greeting only.
-    pub async fn ehlo_as(&mut self, name: Domain) -> Result<OwnedReply> {
-        self.single(|c| c.hello_as(Hello::Ehlo, name)).await
-    }
-
-    /// smtplib's `ehlo_or_helo_if_needed()`: unless a hello succeeded already, EHLO then HELO;
-    /// both refused is [`Error::HeloRefused`] with HELO's reply.
-    pub async fn ehlo_or_helo_if_needed(&mut self) -> Result<()> {
-        if self.live()?.client.said_hello() {
-            return Ok(());
-        }
-        let reply = self.single(|c| c.hello(Hello::EhloOrHelo)).await?;
-        match reply.code().is_positive_completion() {
-            true => Ok(()),
-            false => Err(Error::HeloRefused(reply)),
-        }
-    }
-
-    /// smtplib's `verify()`: `VRFY address`.
-    pub async fn verify(&mut self, address: &str) -> Result<OwnedReply> {
-        let arg = Argument::try_from(address)?;
-        self.single(|c| c.verify(&arg)).await
-    }
-
-    /// smtplib's `expn()`: `EXPN list`.
-    pub async fn expn(&mut self, list: &str) -> Result<OwnedReply> {
-        let arg = Argument::try_from(list)?;
-        self.single(|c| c.expn(&arg)).await
-    }
-
-    /// smtplib's `help()`: `HELP [topic]`.
-    pub async fn help(&mut self, topic: Option<&str>) -> Result<OwnedReply> {
-        let arg = topic.map(Argument::try_from).transpose()?;
-        self.single(|c| c.help(arg.as_ref())).await
-    }
-
-    /// smtplib's `noop()`.
-    pub async fn noop(&mut self) -> Result<OwnedReply> {
-        self.single(|c| c.noop(None)).await
-    }
-
-    /// smtplib's `rset()`.
-    pub async fn rset(&mut self) -> Result<OwnedReply> {
-        self.single(Client::rset).await
-    }
-
-    /// smtplib's `docmd()`: sends one raw command line (validated: no CR, LF or other control)
-    /// and returns the reply. The session does not interpret it.
-    pub async fn docmd(&mut self, line: &str) -> Result<OwnedReply> {
-        let arg = Argument::try_from(line)?;
-        self.single(|c| c.raw(&arg)).await
-    }
-
-    /// smtplib's `mail()`: `MAIL FROM:<from> [params]`, returns the reply whatever its code.
-    /// `""` or `"<>"` is the null reverse-path; SMTPUTF8 is added when `from` needs it.
-    pub async fn mail(&mut self, from: &str, params: MailParams) -> Result<OwnedReply> {
-        let from = ReversePath::try_from(from)?;
-        self.single(|c| c.mail(from, params)).await
-    }
-
-    /// smtplib's `rcpt()`: `RCPT TO:<to> [params]`, returns the reply whatever its code.
-    pub async fn rcpt(&mut self, to: &str, params: RcptParams) -> Result<OwnedReply> {
-        let to = Mailbox::try_from(to)?;
-        self.single(|c| c.rcpt(to, params)).await
-    }
-
-    /// smtplib's `data()`: `DATA`, the message streamed from `message` (line ends normalised,
-    /// dots stuffed, a final CRLF added when missing), then the end-of-data reply, whatever its
-    /// code. `DATA` not answered `354` is [`Error::DataRefused`]. For LMTP the last
-    /// per-recipient reply is returned; see [`data_per_recipient`](Self::data_per_recipient).
-    pub async fn data(&mut self, message: impl AsyncRead + Unpin) -> Result<OwnedReply> {
-        let mut replies = self.data_per_recipient(message).await?;
-        replies.pop().ok_or(Error::NotConnected)
-    }
-
-    /// [`data`](Self::data) returning every reply after the body: one for SMTP, one per
-    /// recipient accepted since [`mail`](Self::mail) for LMTP (RFC 2033 §4.2).
-    pub async fn data_per_recipient(
-        &mut self,
-        mut message: impl AsyncRead + Unpin,
-    ) -> Result<Vec<OwnedReply>> {
-        let id = self.enqueue(Client::data)?;
-        let mut replies = Vec::new();
-        let mut streaming = false;
-        self.drive_body(&mut message, |client, event| match event {
-            Some(Event::BodyWanted(i)) => {
-                streaming |= i == id;
-                None
-            }
-            Some(Event::Reply { id: i, reply }) if i == id && !streaming => {
-                Some(Err(Error::DataRefused {
-                    reply,
-                    refused: Vec::new(),
-                }))
-            }
-            Some(Event::Reply { id: i, reply }) if i == id => {
-                replies.push(reply);
-                None
-            }
-            None => (!replies.is_empty() && !client.is_busy()).then_some(Ok(())),
-            _ => None,
-        })
-        .await?;
-        Ok(replies)
-    }
-
-    /// smtplib's `login(user, password)`: says hello if needed, then tries SCRAM-SHA-256,
-    /// SCRAM-SHA-1 (with `smtp-proto`'s default `scram` feature), CRAM-MD5, PLAIN and LOGIN in
-    /// that order among those offered until one succeeds. Refused credentials are
-    /// [`Error::AuthFailed`]; no usable mechanism is [`UsageError::NoSuitableMechanism`].
-    pub async fn login(&mut self, user: &str, password: &str) -> Result<OwnedReply> {
-        self.ehlo_or_helo_if_needed().await?;
-        let id = self.enqueue(|c| c.login(user, password))?;
-        self.authenticated(id).await
-    }
-
-    /// smtplib's `auth(mechanism, authobject)`: AUTH with any SASL mechanism of
-    /// [`smtp_proto::sasl`] or your own. It must be offered; it is never replaced by another.
-    pub async fn auth(&mut self, mechanism: Box<dyn Mechanism>) -> Result<OwnedReply> {
-        self.ehlo_or_helo_if_needed().await?;
-        let id = self.enqueue(|c| c.authenticate(mechanism))?;
-        self.authenticated(id).await
-    }
-
-    async fn authenticated(&mut self, id: RequestId) -> Result<OwnedReply> {
-        self.drive(|_, event| match event? {
-            Event::Authenticated { id: i, reply } if i == id => Some(Ok(reply)),
-            Event::AuthFailed { id: i, reply } if i == id => Some(Err(Error::AuthFailed(reply))),
-            _ => None,
-        })
-        .await
-    }
-
-    /// smtplib's `starttls()`: says hello if needed, sends STARTTLS and, on `220`, does the TLS
-    /// handshake (certificate and host name verified unless configured otherwise). The
-    /// capabilities are forgotten afterwards. Any other reply is [`Error::StartTlsRefused`].
-    pub async fn starttls(&mut self) -> Result<OwnedReply> {
-        self.ehlo_or_helo_if_needed().await?;
-        let reply = self.single(Client::starttls).await?;
-        match reply.code() {
-            ReplyCode::READY => Ok(reply),
-            _ => Err(Error::StartTlsRefused(reply)),
-        }
-    }
-
-    /// A whole mail transaction: MAIL, every RCPT, DATA or BDAT with the body streamed from
-    /// `message` in constant memory, every reply attributed. Refusals are in the
-    /// [`MailReport`], not errors. Says hello first if needed.
-    pub async fn send_with_report(
-        &mut self,
-        envelope: Envelope,
-        mut message: impl AsyncRead + Unpin,
-    ) -> Result<MailReport> {
-        self.ehlo_or_helo_if_needed().await?;
-        let id = self.enqueue(|c| c.send_mail(envelope))?;
-        self.drive_body(&mut message, |_, event| match event? {
-            Event::MailDone(report) if report.id == id => Some(Ok(report)),
-            _ => None,
-        })
-        .await
-    }
-
-    /// Sends several messages on this connection, in order, and returns one [`MailReport`] per
-    /// message sent, in the same order. Says hello first if needed.
-    ///
-    /// Keeps one message ahead: message k+1's transaction is queued as soon as message k's body
-    /// has ended, so that with PIPELINING it leaves right behind k's end of data (RFC 2920
-    /// §3.1) and a transaction costs no extra round trip. Bodies are read one at a time, each
-    /// streamed in constant memory; the iterator is pulled lazily, at most one message ahead.
-    /// Refusals are in the reports, not errors. If the core refuses to queue a message (a
-    /// [`UsageError`], e.g. SMTPUTF8 not offered), the batch stops there: the messages before
-    /// it complete, then the error is returned.
-    pub async fn send_all<I, B>(&mut self, messages: I) -> Result<Vec<MailReport>>
-    where
-        I: IntoIterator<Item = (Envelope, B)>,
-        B: AsyncRead + Unpin,
-    {
-        let mut reports = Vec::new();
-        self.send_all_with(messages, |report| reports.push(report))
-            .await?;
-        Ok(reports)
-    }
-
-    /// [`send_all`](Self::send_all), handing each [`MailReport`] to `on_report` as its
-    /// transaction completes instead of collecting them: memory stays constant however many
-    /// messages the iterator yields.
-    pub async fn send_all_with<I, B>(
-        &mut self,
-        messages: I,
-        on_report: impl FnMut(MailReport),
-    ) -> Result<()>
-    where
-        I: IntoIterator<Item = (Envelope, B)>,
-        B: AsyncRead + Unpin,
-    {
-        self.ehlo_or_helo_if_needed().await?;
-        let mut batch = Batch::new(messages.into_iter(), on_report);
-        batch.top_up(&mut self.live()?.client);
-        self.drive_job(&mut batch).await
-    }
-
-    /// smtplib's `sendmail(from_addr, to_addrs, msg)`: sends `message` (streamed) and returns
-    /// the refused recipients with their replies. Sender refused, every recipient refused and
-    /// data refused are errors, as in smtplib. The message is declared 7-bit: use
-    /// [`sendmail_with`](Self::sendmail_with) and [`Content::EightBit`] for 8-bit bodies.
-    pub async fn sendmail(
-        &mut self,
-        from: &str,
-        to: impl IntoIterator<Item = impl AsRef<str>>,
-        message: impl AsyncRead + Unpin,
-    ) -> Result<Refused> {
-        let envelope = envelope(from, to)?;
-        self.sendmail_as(envelope, message, from.to_owned()).await
-    }
-
-    /// [`sendmail`](Self::sendmail) with a full [`Envelope`] (parameters, size, content).
-    /// [`Error::SenderRefused`] names the sender without angle brackets (`<>` for the null path).
-    pub async fn sendmail_with(
-        &mut self,
-        envelope: Envelope,
-        message: impl AsyncRead + Unpin,
-    ) -> Result<Refused> {
-        let sender = sender_text(&envelope.from);
-        self.sendmail_as(envelope, message, sender).await
-    }
-
-    /// `sendmail` with the sender as [`Error::SenderRefused`] is to name it.
-    async fn sendmail_as(
-        &mut self,
-        envelope: Envelope,
-        message: impl AsyncRead + Unpin,
-        sender: String,
-    ) -> Result<Refused> {
-        let report = self.send_with_report(envelope, message).await?;
-        sendmail_result(report, sender)
-    }
-
-    /// smtplib's `send_message(msg)`: the envelope from the headers (the `Resent-` block when
-    /// there is exactly one, else `Sender`/`From` and `To`, `Bcc`, `Cc`), the message sent
-    /// without `Bcc` / `Resent-Bcc`. Only the header block is held in memory
-    /// ([`MAX_HEADER_BLOCK`](crate::MAX_HEADER_BLOCK)); the body streams.
-    pub async fn send_message(&mut self, message: impl AsyncRead + Unpin) -> Result<Refused> {
-        self.send_message_with(message, None, None).await
-    }
-
-    /// [`send_message`](Self::send_message) with an explicit sender and/or recipients, which
-    /// override the headers'.
-    pub async fn send_message_with(
-        &mut self,
-        mut message: impl AsyncRead + Unpin,
-        from: Option<&str>,
-        to: Option<&[&str]>,
-    ) -> Result<Refused> {
-        self.ehlo_or_helo_if_needed().await?;
-        let (headers, body_start) = message::read_headers(&mut message).await?;
-        let Some(from) = from.map(str::to_owned).or(headers.from) else {
-            return Err(Error::Message(
-                "no Sender or From header to take the sender from".into(),
-            ));
-        };
-        let mut envelope = match to {
-            Some(to) => envelope(&from, to.iter())?,
-            None if headers.to.is_empty() => {
-                return Err(Error::Message(
-                    "no To, Bcc or Cc header to take the recipients from".into(),
-                ))
-            }
-            None => envelope(&from, headers.to.iter().map(String::as_str))?,
-        };
-        let eight_bit_mime = self
-            .capabilities()
-            .is_some_and(|c| c.supports(Extension::EightBitMime));
-        if headers.eight_bit_head || (envelope.needs_smtputf8() && eight_bit_mime) {
-            envelope.content = Content::EightBit;
-        }
-        let head = futures_lite::io::Cursor::new(headers.head);
-        let rest = futures_lite::io::Cursor::new(body_start);
-        self.sendmail_as(envelope, head.chain(rest).chain(message), from)
-            .await
-    }
-
-    /// smtplib's `quit()`: QUIT after anything queued, then closes the connection. A server
-    /// that closes without answering QUIT is fine. See [`quit_with_reply`](Self::quit_with_reply)
-    /// for the server's answer.
-    pub async fn quit(&mut self) -> Result<()> {
-        self.quit_with_reply().await.map(drop)
-    }
-
-    /// [`quit`](Self::quit) returning the server's reply to QUIT whatever its code, as smtplib's
-    /// `quit()` does; `None` when the server closed without answering.
-    pub async fn quit_with_reply(&mut self) -> Result<Option<OwnedReply>> {
-        self.live()?.client.quit();
-        let result = self
-            .drive(|client, event| match event {
-                Some(Event::Closed(None)) => Some(Ok(client.quit_reply().cloned())),
-                _ => None,
-            })
-            .await;
-        self.close();
-        result
+    smtp_proto::smtplib_methods! {
+        read: [AsyncRead + Unpin],
+        ext: [futures_lite::AsyncReadExt],
+        asyncness: [async],
+        await: [.await],
     }
 
     /// smtplib's `close()`: closes the connection without a word. Idempotent.
@@ -695,132 +355,108 @@ impl<R: Runtime> GenericSmtpClient<R> {
         self.in_flight = false;
     }
 
-    // ------------------------------------------------------------ the loop
+    // ------------------------------------------------------------ the pump
 
-    /// The open session; a session abandoned mid-command (a dropped future) is closed here.
-    fn live(&mut self) -> Result<&mut Session> {
+    /// Runs `op` to completion over the session (see [`Pump`]): each step raced against the
+    /// core's deadline with an [`async_io::Timer`], the deadline first (a write let through at
+    /// the deadline would count as progress made in time). Closes the session when the pump
+    /// says it is over; a drop before the end leaves `in_flight` set.
+    async fn run<O: Operation>(&mut self, op: O) -> Result<O::Output>
+    where
+        O::Body: AsyncRead + Unpin,
+    {
         if self.in_flight {
             self.close();
             return Err(Error::Io(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
+                ErrorKind::ConnectionAborted,
                 "a previous request was cancelled mid-command (its future was dropped): \
                  the session was closed; reconnect",
             )));
         }
-        self.session.as_mut().ok_or(Error::NotConnected)
-    }
-
-    fn enqueue(
-        &mut self,
-        mutator: impl FnOnce(&mut Client) -> std::result::Result<RequestId, UsageError>,
-    ) -> Result<RequestId> {
-        Ok(mutator(&mut self.live()?.client)?)
-    }
-
-    /// A request completed by its `Event::Reply`.
-    async fn single(
-        &mut self,
-        mutator: impl FnOnce(&mut Client) -> std::result::Result<RequestId, UsageError>,
-    ) -> Result<OwnedReply> {
-        let id = self.enqueue(mutator)?;
-        self.drive(|_, event| match event? {
-            Event::Reply { id: i, reply } if i == id => Some(Ok(reply)),
-            _ => None,
-        })
-        .await
-    }
-
-    async fn drive<T>(
-        &mut self,
-        until: impl FnMut(&Client, Option<Event>) -> Option<Result<T>> + Send,
-    ) -> Result<T> {
-        self.drive_body(&mut futures_lite::io::empty() as &mut Empty, until)
-            .await
-    }
-
-    /// Runs the session until `until` returns a result, feeding any body from `body`. Errors
-    /// that end the session close it; a drop before the end leaves `in_flight` set.
-    async fn drive_body<B, T>(
-        &mut self,
-        body: &mut B,
-        until: impl FnMut(&Client, Option<Event>) -> Option<Result<T>> + Send,
-    ) -> Result<T>
-    where
-        B: AsyncRead + Unpin + ?Sized,
-    {
-        self.drive_job(&mut Single { body, until }).await
-    }
-
-    /// Runs the session until `job` returns a result. Errors that end the session close it; a
-    /// drop before the end leaves `in_flight` set.
-    async fn drive_job<J, T>(&mut self, job: &mut J) -> Result<T>
-    where
-        J: Job<T>,
-    {
-        self.live()?;
-        self.connector()?;
-        let (Some(session), Some(connector)) =
-            (self.session.as_mut(), self.opts.connector.as_ref())
-        else {
-            return Err(Error::NotConnected);
-        };
+        let session = self.session.as_mut().ok_or(Error::NotConnected)?;
+        self.read_buf.resize(READ_CHUNK, 0);
+        self.body_buf.resize(BODY_CHUNK, 0);
         self.in_flight = true;
-        let mut cx = Context {
-            connector,
-            sink: &mut self.sink,
-            body_buf: &mut self.body_buf,
-        };
-        let result = session.run(&mut cx, job).await;
-        // What the core queued on its own as the request ended (the RSET after a refused
-        // transaction) leaves now, as smtplib's `sendmail` sends it, not with the next call;
-        // its reply is read by the next call. A write that fails here closes the session.
-        let fatal = result.as_ref().is_err_and(Error::is_fatal);
-        let broken = !fatal && session.send_leftovers().await.is_err();
-        self.in_flight = false;
-        let ended = session.client.is_closed();
-        if ended || fatal || broken {
-            self.close();
+        let mut pump = Pump::new(op);
+        loop {
+            let client = &mut session.client;
+            let io = &mut session.io;
+            match pump.next(client, &mut self.sink, Instant::now()) {
+                Step::Body { id, max } => {
+                    let buf = self.body_buf.get_mut(..max).unwrap_or_default();
+                    let read = match pump.body(id) {
+                        Some(source) => source.read(buf).await,
+                        None => Ok(0),
+                    };
+                    pump.body_read(client, id, read.map(|n| buf.get(..n).unwrap_or_default()));
+                }
+                Step::Write {
+                    deadline,
+                    look_first,
+                } => {
+                    let buf = &mut self.read_buf;
+                    if look_first {
+                        if let Some(read) = future::poll_once(io.read(buf)).await {
+                            let read = read.map(|n| buf.get(..n).unwrap_or_default());
+                            pump.read(client, read, Instant::now());
+                            continue;
+                        }
+                    }
+                    let bytes = client.poll_transmit(Instant::now()).unwrap_or_default();
+                    let written = by(deadline, io.write(bytes)).await;
+                    pump.wrote(client, written, Instant::now());
+                }
+                Step::Read { deadline } => {
+                    let buf = &mut self.read_buf;
+                    let read = by(deadline, io.read(buf)).await;
+                    pump.read(
+                        client,
+                        read.map(|n| buf.get(..n).unwrap_or_default()),
+                        Instant::now(),
+                    );
+                }
+                Step::Handshake { deadline } => {
+                    let buf = &mut self.read_buf;
+                    let pending = future::poll_once(io.read(buf)).await;
+                    let pending = pending.map(|r| r.map(|n| buf.get(..n).unwrap_or_default()));
+                    if pump.before_handshake(client, pending, Instant::now()) {
+                        let outcome = match self.opts.connector() {
+                            Ok(connector) => {
+                                io.upgrade(connector, &session.server_name, deadline).await
+                            }
+                            Err(e) => Err(e),
+                        };
+                        pump.handshake(client, outcome, Instant::now());
+                    }
+                }
+                Step::Done { result, close } => {
+                    self.in_flight = false;
+                    if close {
+                        self.close();
+                    }
+                    return result;
+                }
+            }
         }
-        result
     }
 }
 
-/// A TLS connector builder from the settings: certificate checks as
-/// `danger_accept_invalid_certs` says, the extra roots trusted, the client identity presented.
-/// Material that cannot be parsed is an [`Error::InvalidSetting`].
-fn tls_builder(settings: &Settings) -> Result<native_tls::TlsConnectorBuilder> {
-    let insecure = settings.danger_accept_invalid_certs;
-    let mut builder = native_tls::TlsConnector::builder();
-    builder
-        .danger_accept_invalid_certs(insecure)
-        .danger_accept_invalid_hostnames(insecure);
-    for (n, pem) in settings.tls_roots.iter().enumerate() {
-        for cert in pem_certificates(pem) {
-            let cert = native_tls::Certificate::from_pem(cert).map_err(|e| {
-                Error::InvalidSetting(format!(
-                    "root certificate {} is not a PEM certificate: {e}",
-                    n + 1
-                ))
-            })?;
-            builder.add_root_certificate(cert);
-        }
-    }
-    if let Some(id) = &settings.tls_identity {
-        let identity = native_tls::Identity::from_pkcs8(&id.cert_chain_pem, &id.key_pem)
-            .map_err(|e| {
-                Error::InvalidSetting(format!(
-                    "the client identity is not a PEM certificate chain with its PKCS#8 PEM key: {e}"
-                ))
-            })?;
-        builder.identity(identity);
-    }
-    Ok(builder)
+/// `work`, or an error of kind `TimedOut` once `deadline` has passed (the deadline first).
+async fn by(
+    deadline: Instant,
+    work: impl std::future::Future<Output = io::Result<usize>>,
+) -> io::Result<usize> {
+    let expired = async {
+        Timer::at(deadline).await;
+        Err(ErrorKind::TimedOut.into())
+    };
+    future::or(expired, work).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::SmtpClient;
+    use crate::{envelope, SmtpClient};
 
     #[test]
     fn clients_and_their_futures_can_move_between_threads() {

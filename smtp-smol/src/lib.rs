@@ -195,8 +195,7 @@
 
 mod client;
 mod connect;
-mod driver;
-mod message;
+mod transport;
 
 /// This host's FQDN, if one can be found without DNS: the host name when it has a dot, else the
 /// first dotted alias of that name in `/etc/hosts`. `None` when there is none; the client then

@@ -33,11 +33,7 @@ macro_rules! smtplib_methods {
         /// smtplib's `set_debuglevel`: print the transcript (`C: …` / `S: …`, AUTH payloads
         /// redacted) to standard error, or stop.
         pub fn set_transcript(&mut self, on: bool) {
-            self.sink = on.then(|| {
-                ::std::boxed::Box::new(|entry: &$crate::client::TranscriptEntry| {
-                    ::std::eprintln!("{entry}")
-                }) as $crate::session::TranscriptSink
-            });
+            self.sink = on.then($crate::session::stderr_transcript);
             self.sync_transcript();
         }
 
@@ -270,9 +266,9 @@ macro_rules! smtplib_methods {
         /// message ahead. Refusals are in the reports, not errors. If the core refuses to queue
         /// a message (a [`UsageError`](smtp_proto::UsageError), e.g. SMTPUTF8 not offered), the
         /// batch stops there: the messages before it complete, then the error is returned.
-        pub $($async)* fn send_all<R: $($read)+>(
+        pub $($async)* fn send_all<B: $($read)+>(
             &mut self,
-            messages: impl IntoIterator<Item = ($crate::client::Envelope, R)>,
+            messages: impl IntoIterator<Item = ($crate::client::Envelope, B)>,
         ) -> $crate::session::Result<::std::vec::Vec<$crate::client::MailReport>> {
             let mut reports = ::std::vec::Vec::new();
             self.send_all_with(messages, |report| reports.push(report)) $($await)* ?;
@@ -282,9 +278,9 @@ macro_rules! smtplib_methods {
         /// [`send_all`](Self::send_all), handing each [`MailReport`](smtp_proto::client::MailReport)
         /// to `on_report` as its transaction completes instead of collecting them: memory
         /// stays constant however many messages the iterator yields.
-        pub $($async)* fn send_all_with<R: $($read)+>(
+        pub $($async)* fn send_all_with<B: $($read)+>(
             &mut self,
-            messages: impl IntoIterator<Item = ($crate::client::Envelope, R)>,
+            messages: impl IntoIterator<Item = ($crate::client::Envelope, B)>,
             on_report: impl FnMut($crate::client::MailReport),
         ) -> $crate::session::Result<()> {
             let op = $crate::session::op::SendAll::new(messages, on_report);
@@ -345,7 +341,7 @@ macro_rules! smtplib_methods {
             use $($ext)+ as _;
             self.ehlo_or_helo_if_needed() $($await)* ?;
             let mut block = $crate::message::HeaderBlock::new();
-            let mut chunk = [0u8; 8192];
+            let mut chunk = ::std::vec![0u8; 8192];
             let (headers, rest) = loop {
                 let n = match message.read(&mut chunk) $($await)* {
                     Err(e) if e.kind() == ::std::io::ErrorKind::Interrupted => continue,

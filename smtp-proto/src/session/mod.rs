@@ -49,6 +49,11 @@ pub const LMTP_PORT: u16 = 2003;
 /// Receives each transcript line (smtplib's debug output), AUTH payloads already redacted.
 pub type TranscriptSink = Box<dyn FnMut(&TranscriptEntry) + Send>;
 
+/// The sink of smtplib's `set_debuglevel(1)`: each line printed to standard error.
+pub fn stderr_transcript() -> TranscriptSink {
+    Box::new(|entry: &TranscriptEntry| eprintln!("{entry}"))
+}
+
 /// An envelope from text addresses (validated: CR, LF and other controls are refused). The
 /// recipients may be any collection of strings: `["b@x"]`, a `&[&str]`, a `&Vec<String>`.
 ///
