@@ -4,12 +4,12 @@
 //! `smol`"), so prefer [`smtp_smol`] for new code: it is the same client. This crate stays a thin
 //! facade so that async-std users can keep their runtime, and so that it can be retired without
 //! touching anything else. It holds no protocol logic and no I/O loop: the session runs in
-//! `smtp-smol`'s driver; the only thing that is async-std's own here is the stream type —
+//! `smtp-smol`'s pump; the only thing that is async-std's own here is the stream type —
 //! [`async_std::net::TcpStream`] and [`async_std::os::unix::net::UnixStream`] — that carries
 //! every byte once the socket is connected.
 //!
-//! Everything else (the smtplib table, TLS, timeouts, cancellation, the [`Error`] type) is
-//! documented in [`smtp_smol`].
+//! Everything else (TLS, timeouts, cancellation, the [`Error`] type) is documented in
+//! [`smtp_smol`]; smtplib's methods, call for call, in [`smtp_proto::session`].
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {

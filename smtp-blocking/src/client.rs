@@ -7,11 +7,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use native_tls::TlsConnector;
-use smtp_proto::client::{Client, TlsMode, TranscriptEntry};
+use smtp_proto::client::{TlsMode, TranscriptEntry};
 use smtp_proto::session::op::Operation;
 use smtp_proto::session::{
-    default_hello_name, host_and_port, is_loopback, stderr_transcript, Error, Peer, Pump, Result,
-    Settings, Step, TranscriptSink, BODY_CHUNK, READ_CHUNK,
+    host_and_port, is_loopback, stderr_transcript, Error, Peer, Pump, Result, Settings, Step,
+    TranscriptSink, BODY_CHUNK, READ_CHUNK,
 };
 use smtp_proto::OwnedReply;
 
@@ -151,11 +151,7 @@ impl Builder {
 }
 
 /// One live session: the core, its transport and the TLS server name.
-struct Session {
-    client: Client,
-    io: Transport,
-    server_name: String,
-}
+type Session = smtp_proto::session::Live<Transport>;
 
 /// A blocking SMTP/LMTP client with smtplib's repertoire.
 ///
@@ -339,16 +335,16 @@ impl SmtpClient {
             let upgraded = io.upgrade(&self.connector()?, server_name, Instant::now() + limit);
             upgraded.map_err(|e| handshake_error(e, limit))?;
         }
-        let hello_name = default_hello_name(fqdn(), peer.local_ip);
-        let config = self
-            .opts
-            .settings
-            .config(hello_name, peer, self.sink.is_some());
-        self.session = Some(Session {
-            client: Client::new(config, Instant::now()),
+        let transcript = self.sink.is_some();
+        let session = Session::new(
+            &self.opts.settings,
             io,
-            server_name: server_name.to_owned(),
-        });
+            server_name,
+            peer,
+            fqdn(),
+            transcript,
+        );
+        self.session = Some(session);
         self.run(smtp_proto::session::op::Greeting)
     }
 
@@ -359,22 +355,7 @@ impl SmtpClient {
         self.session.is_some()
     }
 
-    /// The core session, for everything the getters below do not cover.
-    pub fn session(&self) -> Option<&Client> {
-        self.session.as_ref().map(|s| &s.client)
-    }
-
-    fn client_mut(&mut self) -> Option<&mut Client> {
-        self.session.as_mut().map(|s| &mut s.client)
-    }
-
-    smtp_proto::session_getters!();
-
-    /// The TLS server name: the host connected to (`localhost` for a Unix socket), or the name
-    /// given to [`connect_stream`](Self::connect_stream).
-    pub fn server_name(&self) -> Option<&str> {
-        self.session.as_ref().map(|s| s.server_name.as_str())
-    }
+    smtp_proto::session_getters!(field session);
 
     // ------------------------------------------------------------ smtplib's methods
 

@@ -11,11 +11,11 @@ use std::time::Instant;
 use async_io::Timer;
 use async_native_tls::TlsConnector;
 use futures_lite::{future, AsyncRead, AsyncReadExt};
-use smtp_proto::client::{Client, TlsMode, TranscriptEntry};
+use smtp_proto::client::{TlsMode, TranscriptEntry};
 use smtp_proto::session::op::{Greeting, Operation};
 use smtp_proto::session::{
-    default_hello_name, host_and_port, stderr_transcript, Error, Peer, Pump, Result, Settings,
-    Step, TranscriptSink, BODY_CHUNK, READ_CHUNK,
+    host_and_port, stderr_transcript, Error, Peer, Pump, Result, Settings, Step, TranscriptSink,
+    BODY_CHUNK, READ_CHUNK,
 };
 use smtp_proto::OwnedReply;
 
@@ -142,11 +142,7 @@ impl<R: Runtime> GenericBuilder<R> {
 }
 
 /// One live session: the core, its transport and the TLS server name.
-struct Session {
-    client: Client,
-    io: Transport,
-    server_name: String,
-}
+type Session = smtp_proto::session::Live<Transport>;
 
 /// An async SMTP/LMTP client with smtplib's repertoire, on the sockets of runtime `R`: use the
 /// alias [`SmtpClient`](crate::SmtpClient) (smol), or `smtp_async_std::SmtpClient`.
@@ -303,16 +299,16 @@ impl<R: Runtime> GenericSmtpClient<R> {
             local_ip: opened.local,
             loopback: opened.loopback,
         };
-        let hello_name = default_hello_name(fqdn(), opened.local);
-        let config = self
-            .opts
-            .settings
-            .config(hello_name, peer, self.sink.is_some());
-        self.session = Some(Session {
-            client: Client::new(config, Instant::now()),
+        let transcript = self.sink.is_some();
+        let session = Session::new(
+            &self.opts.settings,
             io,
-            server_name: server_name.to_owned(),
-        });
+            server_name,
+            peer,
+            fqdn(),
+            transcript,
+        );
+        self.session = Some(session);
         self.run(Greeting).await
     }
 
@@ -323,22 +319,7 @@ impl<R: Runtime> GenericSmtpClient<R> {
         self.session.is_some() && !self.in_flight
     }
 
-    /// The core session, for everything the getters below do not cover.
-    pub fn session(&self) -> Option<&Client> {
-        self.session.as_ref().map(|s| &s.client)
-    }
-
-    fn client_mut(&mut self) -> Option<&mut Client> {
-        self.session.as_mut().map(|s| &mut s.client)
-    }
-
-    smtp_proto::session_getters!();
-
-    /// The TLS server name: the host connected to (`localhost` for a Unix socket), or the name
-    /// given to [`connect_stream`](Self::connect_stream).
-    pub fn server_name(&self) -> Option<&str> {
-        self.session.as_ref().map(|s| s.server_name.as_str())
-    }
+    smtp_proto::session_getters!(field session);
 
     // ------------------------------------------------------------ smtplib's methods
 

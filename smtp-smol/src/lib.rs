@@ -3,8 +3,10 @@
 //! The [`smtp_proto`] sans-IO core plus one async read/write loop, written once over any
 //! [`futures_io::AsyncRead`] + [`futures_io::AsyncWrite`] stream, with [`async_io::Timer`] for
 //! the core's deadlines and TLS by [`async_native_tls`]. The API is `smtp_blocking`'s, call for
-//! call, with `async fn`: see the smtplib table in the `smtp_blocking` crate docs. Errors are
-//! the same [`Error`] type, so code that handles them works with either adapter.
+//! call, with `async fn`: both expand the core's one table of smtplib's methods, documented
+//! (with the map of smtplib's exceptions and the deliberate differences) in
+//! [`smtp_proto::session`]. Errors are the same [`Error`] type, so code that handles them
+//! works with either adapter.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -59,17 +61,12 @@
 //!
 //! ## The loop
 //!
-//! One loop serves every method (the contract is in the crate docs of [`smtp_proto`]): the
-//! core's events first (`UpgradeTls` → handshake on the same stream;
-//! `BodyWanted` → feed the body from the caller's `AsyncRead` while the core has room), then one
-//! I/O step — a write of what [`poll_transmit`](smtp_proto::Client::poll_transmit) lends, or else
-//! a read — raced against [`Timer::at`](async_io::Timer::at) of
-//! [`poll_timeout`](smtp_proto::Client::poll_timeout). The first to finish is fed back as exactly
-//! one input (a deadline as [`handle_timeout`](smtp_proto::Client::handle_timeout)), so every
-//! RFC 5321 timeout holds, including the Data Block timeout on a stalled write. While a body is
-//! going out, each write is preceded by a read that does not wait, so that a reply sent before
-//! the end of data (a premature `250`, a `554` as the server gives up) ends the transaction as
-//! failed instead of being taken for the answer to the end of data. Nothing is spawned: the
+//! Every method runs one of the core's [operations](smtp_proto::session::op) with a
+//! [`Pump`](smtp_proto::session::Pump), which decides every step (the rules are written there,
+//! once, for every adapter); this crate does each step on the stream: a write of what the core
+//! lends or a read, raced against [`Timer::at`](async_io::Timer::at) of the step's deadline
+//! (the deadline first: a write let through at the deadline would count as progress made in
+//! time), a look at the input that does not wait, the TLS handshake. Nothing is spawned: the
 //! caller's task drives the session, on any executor.
 //!
 //! ## Runtimes
@@ -211,13 +208,7 @@ use std::io;
 pub use async_native_tls;
 pub use client::{GenericBuilder, GenericSmtpClient};
 pub use smtp_proto as proto;
-pub use smtp_proto::client::{Content, Envelope, MailReport, Timeouts, TlsMode, TranscriptEntry};
-pub use smtp_proto::message::MAX_HEADER_BLOCK;
-pub use smtp_proto::session::{
-    envelope, Error, Refused, Result, Settings, TlsIdentity, TranscriptSink, LMTP_PORT, SMTPS_PORT,
-    SMTP_PORT,
-};
-pub use smtp_proto::{MailParams, OwnedReply, RcptParams, UsageError};
+pub use smtp_proto::session::prelude::*;
 
 /// Any byte stream the client can run a session over.
 pub trait AsyncIo: futures_io::AsyncRead + futures_io::AsyncWrite + Unpin + Send {}

@@ -1,9 +1,49 @@
-//! The smtplib-style getters every adapter's client has, written once.
+//! The smtplib-style getters every adapter's client has, written once, and the open session
+//! they read.
+
+/// One open session as an adapter holds it: the core, the adapter's transport, and the name
+/// the server's certificate is verified against.
+#[derive(Debug)]
+pub struct Live<T> {
+    /// The core session.
+    pub client: crate::Client,
+    /// The adapter's byte pipe.
+    pub io: T,
+    /// The TLS server name: the host connected to (`localhost` for a Unix socket), or the
+    /// name given to `connect_stream`.
+    pub server_name: String,
+}
+
+impl<T> Live<T> {
+    /// A session over `io`, connected to `peer`, configured from `settings` (see
+    /// [`Settings::config`](super::Settings::config)): greeting as `settings`' hello name,
+    /// else `fqdn`, else the connection's address literal; the transcript kept when
+    /// `transcript` says someone reads it.
+    pub fn new(
+        settings: &super::Settings,
+        io: T,
+        server_name: &str,
+        peer: super::Peer,
+        fqdn: Option<crate::Domain>,
+        transcript: bool,
+    ) -> Self {
+        let hello_name = super::default_hello_name(fqdn, peer.local_ip);
+        let config = settings.config(hello_name, peer, transcript);
+        Self {
+            client: crate::Client::new(config, std::time::Instant::now()),
+            io,
+            server_name: server_name.to_owned(),
+        }
+    }
+}
 
 /// Expands, inside the `impl` block of an adapter's client that has a method
 /// `fn session(&self) -> Option<&Client>` (the core session, `None` when not connected), the
 /// getters smtplib users look for: `greeting`, `ehlo_response`, `helo_response`, `does_esmtp`,
-/// `capabilities`, `has_extn`, `is_secure` and `local_hostname`.
+/// `capabilities`, `has_extn`, `is_secure` and `local_hostname`. With `field name`, for a
+/// client whose field `name` is an `Option<`[`Live`]`<_>>`, it also expands `session`,
+/// `server_name` and the private `client_mut` that [`smtplib_methods!`](crate::smtplib_methods)
+/// needs.
 ///
 /// ```
 /// use smtp_proto::Client;
@@ -26,6 +66,24 @@
 /// ```
 #[macro_export]
 macro_rules! session_getters {
+    (field $session:ident) => {
+        /// The core session, for everything the getters below do not cover.
+        pub fn session(&self) -> Option<&$crate::Client> {
+            self.$session.as_ref().map(|s| &s.client)
+        }
+
+        fn client_mut(&mut self) -> Option<&mut $crate::Client> {
+            self.$session.as_mut().map(|s| &mut s.client)
+        }
+
+        /// The TLS server name: the host connected to (`localhost` for a Unix socket), or the
+        /// name given to `connect_stream`.
+        pub fn server_name(&self) -> Option<&str> {
+            self.$session.as_ref().map(|s| s.server_name.as_str())
+        }
+
+        $crate::session_getters!();
+    };
     () => {
         /// The greeting reply.
         pub fn greeting(&self) -> Option<&$crate::OwnedReply> {

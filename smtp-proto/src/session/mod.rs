@@ -4,7 +4,9 @@
 //!
 //! An adapter (`smtp-blocking`, `smtp-smol`, or your own event loop) keeps only what is its
 //! own: connecting, the TLS handshake, and a pump of bytes. Everything here is written once,
-//! so that every adapter behaves alike.
+//! so that every adapter behaves alike: smtplib's calls as [operations](op), the run loop's
+//! rules as a [`Pump`], and the methods themselves as one table
+//! ([`smtplib_methods!`](crate::smtplib_methods)) that each adapter expands.
 //!
 //! ```
 //! use smtp_proto::session::{Peer, Settings};
@@ -21,23 +23,178 @@
 //! assert!(!config.allow_auth_without_tls);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! ## The operations behind the methods
+//!
+//! Each method is one value of [`op`], run to completion by a [`Pump`]; a loop of your own runs
+//! the same values (see [`Pump`] for the contract):
+//!
+//! | methods | operation |
+//! | --- | --- |
+//! | the connect calls (the greeting, and the set-up the settings ask for) | [`op::Greeting`] |
+//! | `helo`, `ehlo`, `helo_as`, `ehlo_as`, `verify`, `expn`, `help`, `noop`, `rset`, `docmd`, `mail`, `rcpt` | [`op::Command`] of an [`op::Request`] |
+//! | `ehlo_or_helo_if_needed` | [`op::hello_if_needed`] |
+//! | `starttls` | [`op::StartTls`] |
+//! | `login`, `login_with`, `auth` | [`op::Authenticate`] |
+//! | `data`, `data_per_recipient` | [`op::Data`] |
+//! | `send_with_report` | [`op::SendMail`] |
+//! | `sendmail`, `sendmail_with` | [`op::Sendmail`] |
+//! | `send_message`, `send_message_with` | `op::SendMessage` (feature `message`) |
+//! | `send_all`, `send_all_with` | [`op::SendAll`] |
+//! | `quit`, `quit_with_reply` | [`op::Quit`] |
+//!
+//! Those that need a hello (AUTH, STARTTLS, the sending calls) are wrapped in
+//! [`op::AfterHello`], smtplib's lazy `ehlo_or_helo_if_needed()`.
+//!
+//! ## smtplib, call for call
+//!
+//! | smtplib | here |
+//! | --- | --- |
+//! | `SMTP(host, port, local_hostname, timeout, source_address)` | `new`, or `builder` with [`local_hostname`](Settings::local_hostname), [`timeout`](Settings::timeout), [`source_address`](Settings::source_address), then `connect` |
+//! | `SMTP()` then `connect(host, port)` | `build` then `connect` (returns the greeting; one other than `220` is an error, see below) |
+//! | `SMTP_SSL(host, port, context=…)` | `new_tls`, or [`tls`](Settings::tls)`(`[`TlsMode::Implicit`](crate::client::TlsMode::Implicit)`)` + `tls_connector` |
+//! | `LMTP(host, port)`, `LMTP('/path')` | `lmtp`, `lmtp_unix`, [`lmtp`](Settings::lmtp) |
+//! | `set_debuglevel(1)` | `set_transcript`, `set_transcript_sink` (AUTH redacted) |
+//! | `helo()`, `ehlo()` | `helo`, `ehlo` (LHLO for LMTP) |
+//! | `helo(name)`, `ehlo(name)` | `helo_as`, `ehlo_as` |
+//! | `ehlo_or_helo_if_needed()` | `ehlo_or_helo_if_needed` |
+//! | `has_extn(name)`, `esmtp_features`, `does_esmtp` | `has_extn`, `capabilities`, `does_esmtp` |
+//! | `ehlo_resp`, `helo_resp` | `ehlo_response`, `helo_response` |
+//! | `verify(addr)` / `vrfy`, `expn(addr)`, `help(args)` | `verify`, `expn`, `help` (the whole reply, not only its text) |
+//! | `noop()`, `rset()` | `noop`, `rset` |
+//! | `docmd(cmd, args)` | `docmd` (the whole line) |
+//! | `mail(from, options)`, `rcpt(to, options)` | `mail`, `rcpt` with [`MailParams`](crate::MailParams) / [`RcptParams`](crate::RcptParams) |
+//! | `data(msg)` | `data` (from any `Read`, streamed), `data_per_recipient` for LMTP |
+//! | `login(user, password)` | `login` (SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN, LOGIN) |
+//! | `auth(mechanism, authobject)` | `auth` with any [`Mechanism`](crate::sasl::Mechanism) |
+//! | `starttls(context=…)` | `starttls` (connector from the builder), or [`tls`](Settings::tls) with [`TlsMode::Opportunistic`](crate::client::TlsMode::Opportunistic) / [`TlsMode::Required`](crate::client::TlsMode::Required) |
+//! | `sendmail(from, to, msg, mail_options, rcpt_options)` | `sendmail`, `sendmail_with` (an [`Envelope`] with parameters); `send_with_report` returns the full [`MailReport`] instead of errors |
+//! | `send_message(msg, from_addr, to_addrs)` | `send_message`, `send_message_with` |
+//! | `quit()` | `quit`, or `quit_with_reply` for the reply |
+//! | `close()` | `close` (also on drop) |
+//! | `auth("PLAIN", …)` by name | `login_with(mechanism, user, password)` |
+//! | `with SMTP(…) as s:` | drop closes the socket; call `quit` for a polite end (`smtp_blocking::Builder::session` runs a closure, then QUITs) |
+//!
+//! ## Errors and smtplib's exceptions
+//!
+//! | smtplib | here |
+//! | --- | --- |
+//! | `SMTPServerDisconnected` ("please run connect() first") | [`Error::NotConnected`] |
+//! | `SMTPServerDisconnected` (EOF, OS error, timeout while reading) | [`Error::Smtp`] with [`UnexpectedEof`](crate::Error::UnexpectedEof) or [`Timeout`](crate::Error::Timeout), or [`Error::Io`] |
+//! | `SMTPConnectError` | [`Error::Smtp`] with [`Rejected`](crate::Error::Rejected) at [`Stage::Greeting`](crate::client::Stage::Greeting) (QUIT was sent) |
+//! | `SMTPHeloError` | [`Error::HeloRefused`] (or [`Error::Smtp`] with [`HelloRefused`](crate::Error::HelloRefused) with [`hello_on_connect`](Settings::hello_on_connect)) |
+//! | `SMTPResponseException` from `starttls()` | [`Error::StartTlsRefused`] (or [`Error::Smtp`] with [`StartTlsRefused`](crate::Error::StartTlsRefused) under [`TlsMode::Required`](crate::client::TlsMode::Required)) |
+//! | `SMTPResponseException(500, "Line too long.")` | [`Error::Smtp`] with [`Parse`](crate::Error::Parse) |
+//! | `SMTPAuthenticationError` | [`Error::AuthFailed`] |
+//! | `SMTPSenderRefused` | [`Error::SenderRefused`] |
+//! | `SMTPRecipientsRefused` | [`Error::RecipientsRefused`] (a `421` to RCPT: [`Error::Smtp`] with `Rejected`) |
+//! | `SMTPDataError` | [`Error::DataRefused`] |
+//! | `SMTPNotSupportedError` | [`Error::Usage`] with [`UsageError::Unsupported`](crate::UsageError::Unsupported) |
+//! | `SMTPException("No suitable authentication method found.")` | [`Error::Usage`] with [`UsageError::NoSuitableMechanism`](crate::UsageError::NoSuitableMechanism) |
+//! | `SMTPException("Server AUTH mechanism infinite loop…")` | [`Error::Smtp`] with [`AuthLoop`](crate::Error::AuthLoop) |
+//! | `ValueError` (CR/LF in a command, zero timeout, two Resent- blocks) | [`Error::InvalidInput`], [`Error::InvalidSetting`], [`Error::Message`] |
+//! | `OSError`, `socket.timeout`, `ssl.SSLError` from connect / handshake | [`Error::Io`], [`Error::Smtp`] with `Timeout`, [`Error::Tls`] |
+//! | (none: smtplib would continue in plaintext or hang) | [`Error::Smtp`] with [`TlsUnavailable`](crate::Error::TlsUnavailable), [`StartTlsInjection`](crate::Error::StartTlsInjection) |
+//! | (none: smtplib would read it as one reply) | [`Error::Smtp`] with `Parse` for malformed replies, `Unexpected` for replies out of place |
+//!
+//! ## Deliberate differences from smtplib
+//!
+//! Where smtplib's behaviour is a known hazard or a quirk, this crate does otherwise, on purpose
+//! (the conformance scenarios of the workspace's integration tests pin each of these):
+//!
+//! - **TLS** verifies the certificate and the host name by default, against the host given to
+//!   `connect` (smtplib's default context verifies nothing, and its server name is the
+//!   constructor's host only). **AUTH over plaintext** is refused
+//!   ([`UsageError::AuthWithoutTls`](crate::UsageError::AuthWithoutTls)) unless the peer is a loopback address or a Unix socket, or
+//!   [`allow_plaintext_auth`](Settings::allow_plaintext_auth). Plaintext right behind STARTTLS's `220` ends the session
+//!   (`StartTlsInjection`) instead of being dropped; STARTTLS on a TLS session is
+//!   [`UsageError::AlreadySecure`](crate::UsageError::AlreadySecure).
+//! - **Only `235` completes AUTH** (smtplib also takes `503`; a `250` is [`Error::AuthFailed`]
+//!   here). After 5 challenge rounds the client cancels with `*` (RFC 4954 §4) before giving up;
+//!   an undecodable challenge ends the session. AUTH LOGIN sends the user name after the first
+//!   `334` (smtplib sends it as an initial response); an empty initial response is `=`, one too
+//!   long for the 512-octet command line follows an empty `334`. `login` matches
+//!   mechanism names case-insensitively; `auth` refuses a mechanism the server did
+//!   not offer ([`UsageError::MechanismNotOffered`](crate::UsageError::MechanismNotOffered)).
+//! - **A `421` to any command ends the session** (RFC 5321 §3.8): [`Error::Smtp`] with
+//!   `Rejected` and the stage, the socket closed, no RSET or QUIT. smtplib does this only for
+//!   MAIL, RCPT (raising `SMTPRecipientsRefused`) and the end of data, and returns the `421`
+//!   from any other command.
+//! - **The greeting must be `220`**, for `connect` too (smtplib's `connect()`
+//!   returns any greeting; only its constructor raises); otherwise QUIT is sent and the error is
+//!   `Rejected` at [`Stage::Greeting`](crate::client::Stage::Greeting).
+//! - **Hello**: `ehlo_or_helo_if_needed` falls back to HELO only after a 5xx to
+//!   EHLO (a 4xx is [`Error::HeloRefused`] with EHLO's reply; LMTP never sends HELO), and a
+//!   refused hello does not count as done: the next call greets again (smtplib stores the failed
+//!   replies and then never greets). The last hello defines the session: a successful `helo()`
+//!   or a refused `ehlo()` leaves no ESMTP feature known (smtplib keeps the old features after
+//!   `helo()`).
+//! - **Commands are upper case** (`MAIL FROM:`, `RCPT TO:`, `QUIT`; smtplib 3.13 sends
+//!   `mail from:`, `rcpt to:`, `quit`); RFC 5321 §2.4 makes verbs case-insensitive.
+//! - **Parameters are typed and checked** against the EHLO capabilities before anything is sent
+//!   ([`UsageError::Unsupported`](crate::UsageError::Unsupported)), where smtplib sends options verbatim (and silently drops them
+//!   in a HELO session). `sendmail` adds SMTPUTF8 when an address needs it (smtplib raises
+//!   `UnicodeEncodeError` unless told), and `SIZE=` only when the envelope declares a size
+//!   ([`Envelope::size`](crate::client::Envelope::size) with `sendmail_with`): bodies are streamed, so their size
+//!   is not known up front (smtplib always sends `size=<len>` to a SIZE server).
+//! - **`sendmail`**: no recipient is [`UsageError::NoRecipients`](crate::UsageError::NoRecipients) before anything is sent
+//!   (smtplib: MAIL, RSET, then `SMTPRecipientsRefused({})`); any 2xx to RCPT accepts the
+//!   recipient (smtplib: 250 and 251 only); DATA refused (not `354`) is followed by RSET too.
+//!   [`Refused`] is a list in envelope order; [`Error::SenderRefused`] names the sender as given.
+//! - **Bodies**: bare CR and LF become CRLF (smtplib leaves `bytes` alone;
+//!   [`bare_line_endings`](Settings::bare_line_endings) chooses), and an empty body is the `.` line alone.
+//! - **`send_message`** sends the header block as it is (smtplib re-serialises the message):
+//!   8-bit header bytes declare `BODY=8BITMIME` (and need 8BITMIME) where smtplib RFC 2047-encodes
+//!   them; SMTPUTF8 brings `BODY=8BITMIME` only when 8BITMIME is offered; an empty group such as
+//!   `undisclosed-recipients:;` adds no recipient (smtplib sends `rcpt to:<>`); a message with no
+//!   sender or no recipient header is [`Error::Message`] (smtplib sends `mail from:<None>` or
+//!   raises `SMTPRecipientsRefused({})`).
+//! - **Replies**: the code must be three digits and every line of a reply must carry the same
+//!   code, else the session ends with `Parse` (smtplib takes `int()` of any three bytes and the
+//!   last line's code).
+//! - **Session end**: `quit` treats a server that hangs up instead of answering
+//!   QUIT as a clean end (smtplib raises `SMTPServerDisconnected`); `close` and a
+//!   new `connect` forget everything learnt (smtplib keeps the hello replies and
+//!   features across `close()` and `connect()`, and then never greets the new server). There is
+//!   no context manager: dropping the client closes the socket without QUIT.
+//! - **VRFY and EXPN** send their argument as given (smtplib reduces `Name <addr>` to `addr`).
+//! - **Timeouts** are never unbounded: [`Timeouts`](crate::client::Timeouts) (RFC 5321 §4.5.3.2) unless
+//!   [`timeout`](Settings::timeout) says otherwise; a timeout ends the session.
+//! - **LMTP** reads one reply per accepted recipient after the data
+//!   (`data_per_recipient`, the refused list of `sendmail`); port 0 is 2003 for
+//!   `connect` too (smtplib's `LMTP.connect(host)` goes to 25).
+//!
 
 mod error;
 mod facade;
 mod getters;
 pub mod op;
-mod pump;
+pub mod pump;
 mod settings;
 
 use std::net::IpAddr;
 
 pub use error::{Error, Refused, Result, TlsError};
+pub use getters::Live;
 pub use pump::{Pump, Step, BODY_CHUNK, DRAIN_AFTER_WRITE_FAILURE, READ_CHUNK};
 pub use settings::{Peer, Settings, TlsIdentity};
 
 use crate::client::{Envelope, MailOutcome, MailReport, TranscriptEntry};
 use crate::command::{Mailbox, ReversePath};
 use crate::Domain;
+
+/// What every adapter re-exports at its root, so that code written against one compiles
+/// against another: `use smtp_blocking::*` and `use smtp_smol::*` bring the same names.
+pub mod prelude {
+    pub use super::{
+        envelope, Error, Refused, Result, Settings, TlsIdentity, TranscriptSink, LMTP_PORT,
+        SMTPS_PORT, SMTP_PORT,
+    };
+    pub use crate::client::{Content, Envelope, MailReport, Timeouts, TlsMode, TranscriptEntry};
+    #[cfg(feature = "message")]
+    pub use crate::message::MAX_HEADER_BLOCK;
+    pub use crate::{MailParams, OwnedReply, RcptParams, UsageError};
+}
 
 /// smtplib's `SMTP_PORT`.
 pub const SMTP_PORT: u16 = 25;

@@ -544,7 +544,7 @@ impl<S> Operation for Sendmail<S> {
 }
 
 /// smtplib's `send_message()`: the envelope taken from the message's header block (read by
-/// the caller into a [`PreparedMessage`](crate::message::PreparedMessage)), the body (header
+/// the caller with [`HeaderBlock::feed`](crate::message::HeaderBlock::feed)), the body (header
 /// block rewritten, then the rest) from `S`. SMTPUTF8 (with `BODY=8BITMIME` when offered) is
 /// used when an address needs it; 8-bit header bytes declare `BODY=8BITMIME` too.
 #[cfg(feature = "message")]
