@@ -335,7 +335,7 @@ impl SmtpClient {
             let upgraded = io.upgrade(&self.connector()?, server_name, Instant::now() + limit);
             upgraded.map_err(|e| handshake_error(e, limit))?;
         }
-        let transcript = self.sink.is_some();
+        let (transcript, now) = (self.sink.is_some(), Instant::now());
         let session = Session::new(
             &self.opts.settings,
             io,
@@ -343,6 +343,7 @@ impl SmtpClient {
             peer,
             fqdn(),
             transcript,
+            now,
         );
         self.session = Some(session);
         self.run(smtp_proto::session::op::Greeting)

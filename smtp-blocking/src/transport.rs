@@ -118,42 +118,35 @@ pub trait Connection: Read + Write + Send + 'static {
     }
 }
 
-impl Connection for TcpStream {
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        Self::set_read_timeout(self, timeout)
-    }
+/// std's sockets: each call passes straight on to the socket's own method.
+macro_rules! socket_connection {
+    ($($(#[$cfg:meta])* $socket:ty),*) => {$(
+        $(#[$cfg])*
+        impl Connection for $socket {
+            fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+                Self::set_read_timeout(self, timeout)
+            }
 
-    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        Self::set_write_timeout(self, timeout)
-    }
+            fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+                Self::set_write_timeout(self, timeout)
+            }
 
-    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        Self::set_nonblocking(self, nonblocking)
-    }
+            fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+                Self::set_nonblocking(self, nonblocking)
+            }
 
-    fn shutdown(&self) -> io::Result<()> {
-        Self::shutdown(self, Shutdown::Both)
-    }
+            fn shutdown(&self) -> io::Result<()> {
+                Self::shutdown(self, Shutdown::Both)
+            }
+        }
+    )*};
 }
 
-#[cfg(unix)]
-impl Connection for UnixStream {
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        Self::set_read_timeout(self, timeout)
-    }
-
-    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        Self::set_write_timeout(self, timeout)
-    }
-
-    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        Self::set_nonblocking(self, nonblocking)
-    }
-
-    fn shutdown(&self) -> io::Result<()> {
-        Self::shutdown(self, Shutdown::Both)
-    }
-}
+socket_connection!(
+    TcpStream,
+    #[cfg(unix)]
+    UnixStream
+);
 
 /// A boxed connection is one (to choose the stream at run time: direct or through a proxy).
 impl<C: Connection + ?Sized> Connection for Box<C> {

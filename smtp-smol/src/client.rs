@@ -299,7 +299,7 @@ impl<R: Runtime> GenericSmtpClient<R> {
             local_ip: opened.local,
             loopback: opened.loopback,
         };
-        let transcript = self.sink.is_some();
+        let (transcript, now) = (self.sink.is_some(), Instant::now());
         let session = Session::new(
             &self.opts.settings,
             io,
@@ -307,6 +307,7 @@ impl<R: Runtime> GenericSmtpClient<R> {
             peer,
             fqdn(),
             transcript,
+            now,
         );
         self.session = Some(session);
         self.run(Greeting).await

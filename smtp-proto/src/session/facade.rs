@@ -334,10 +334,22 @@ macro_rules! smtplib_methods {
         /// (smtplib's `from_addr`, `to_addrs`), which override the headers'.
         pub $($async)* fn send_message_with(
             &mut self,
-            mut message: impl $($read)+,
+            message: impl $($read)+,
             from: Option<&str>,
             to: Option<&[&str]>,
         ) -> $crate::session::Result<$crate::session::Refused> {
+            self.send_message_report(message, from, to) $($await)* ?.into_refused()
+        }
+
+        /// [`send_message_with`](Self::send_message_with) returning what smtplib hides: the
+        /// envelope taken from the headers and the transaction's report, every recipient's
+        /// reply in it (refusals are not errors here).
+        pub $($async)* fn send_message_report(
+            &mut self,
+            mut message: impl $($read)+,
+            from: Option<&str>,
+            to: Option<&[&str]>,
+        ) -> $crate::session::Result<$crate::session::op::SentMessage> {
             use $($ext)+ as _;
             self.ehlo_or_helo_if_needed() $($await)* ?;
             let mut block = $crate::message::HeaderBlock::new();

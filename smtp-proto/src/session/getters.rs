@@ -18,7 +18,7 @@ impl<T> Live<T> {
     /// A session over `io`, connected to `peer`, configured from `settings` (see
     /// [`Settings::config`](super::Settings::config)): greeting as `settings`' hello name,
     /// else `fqdn`, else the connection's address literal; the transcript kept when
-    /// `transcript` says someone reads it.
+    /// `transcript` says someone reads it; `now` starts the greeting's timer.
     pub fn new(
         settings: &super::Settings,
         io: T,
@@ -26,11 +26,12 @@ impl<T> Live<T> {
         peer: super::Peer,
         fqdn: Option<crate::Domain>,
         transcript: bool,
+        now: std::time::Instant,
     ) -> Self {
         let hello_name = super::default_hello_name(fqdn, peer.local_ip);
         let config = settings.config(hello_name, peer, transcript);
         Self {
-            client: crate::Client::new(config, std::time::Instant::now()),
+            client: crate::Client::new(config, now),
             io,
             server_name: server_name.to_owned(),
         }

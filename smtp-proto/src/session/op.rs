@@ -7,11 +7,14 @@
 //!
 //! ```
 //! use smtp_proto::session::op::{Command, Operation, Request};
-//! use smtp_proto::{Client, Config, Domain, Event};
+//! use smtp_proto::client::Setup;
+//! use smtp_proto::{Client, Config, Domain};
 //! use std::time::Instant;
 //!
 //! let now = Instant::now();
-//! let mut client = Client::new(Config::new(Domain::try_from("client.example")?), now);
+//! let mut config = Config::new(Domain::try_from("client.example")?);
+//! config.setup = Setup::Manual; // no automatic EHLO: this example says only NOOP
+//! let mut client = Client::new(config, now);
 //! client.handle_input(b"220 mx.example ESMTP\r\n", now);
 //! while client.poll_event().is_some() {}
 //!
@@ -546,7 +549,9 @@ impl<S> Operation for Sendmail<S> {
 /// smtplib's `send_message()`: the envelope taken from the message's header block (read by
 /// the caller with [`HeaderBlock::feed`](crate::message::HeaderBlock::feed)), the body (header
 /// block rewritten, then the rest) from `S`. SMTPUTF8 (with `BODY=8BITMIME` when offered) is
-/// used when an address needs it; 8-bit header bytes declare `BODY=8BITMIME` too.
+/// used when an address needs it; 8-bit header bytes declare `BODY=8BITMIME` too. The result is
+/// the envelope it derived and the transaction's report ([`SentMessage::into_refused`] turns it
+/// into smtplib's result).
 #[cfg(feature = "message")]
 #[derive(Debug)]
 pub struct SendMessage<S> {
@@ -554,7 +559,28 @@ pub struct SendMessage<S> {
     to: Vec<String>,
     eight_bit_head: bool,
     body: Option<S>,
-    send: Option<Sendmail<S>>,
+    sent: Option<(Envelope, SendMail<S>)>,
+}
+
+/// What [`SendMessage`] did: the envelope taken from the headers, and the report of the
+/// transaction.
+#[derive(Clone, Debug)]
+pub struct SentMessage {
+    /// The envelope the message went with.
+    pub envelope: Envelope,
+    /// Every reply of the transaction; refusals are here, not errors.
+    pub report: MailReport,
+    /// The sender as given (override or header), as smtplib's error names it.
+    sender: String,
+}
+
+impl SentMessage {
+    /// smtplib's `send_message` result: the refused recipients when the message was
+    /// accepted, else [`Error::SenderRefused`], [`Error::RecipientsRefused`] or
+    /// [`Error::DataRefused`].
+    pub fn into_refused(self) -> Result<Refused> {
+        sendmail_result(self.report, self.sender)
+    }
 }
 
 #[cfg(feature = "message")]
@@ -586,14 +612,14 @@ impl<S> SendMessage<S> {
             to,
             eight_bit_head: headers.eight_bit_head,
             body: Some(body),
-            send: None,
+            sent: None,
         })
     }
 }
 
 #[cfg(feature = "message")]
 impl<S> Operation for SendMessage<S> {
-    type Output = Refused;
+    type Output = SentMessage;
     type Body = S;
 
     fn start(&mut self, client: &mut Client) -> Result<()> {
@@ -607,20 +633,24 @@ impl<S> Operation for SendMessage<S> {
         if self.eight_bit_head || (envelope.needs_smtputf8() && eight_bit_mime) {
             envelope.content = crate::client::Content::EightBit;
         }
-        let send = self.send.insert(Sendmail::named(
-            envelope,
-            body,
-            std::mem::take(&mut self.from),
-        ));
+        let (_, send) = self
+            .sent
+            .insert((envelope.clone(), SendMail::new(envelope, body)));
         send.start(client)
     }
 
-    fn event(&mut self, client: &mut Client, event: Option<Event>) -> Option<Result<Refused>> {
-        self.send.as_mut()?.event(client, event)
+    fn event(&mut self, client: &mut Client, event: Option<Event>) -> Option<Result<SentMessage>> {
+        let (envelope, send) = self.sent.as_mut()?;
+        let report = send.event(client, event)?;
+        Some(report.map(|report| SentMessage {
+            envelope: envelope.clone(),
+            report,
+            sender: self.from.clone(),
+        }))
     }
 
     fn body(&mut self, id: RequestId) -> Option<&mut S> {
-        self.send.as_mut()?.body(id)
+        self.sent.as_mut()?.1.body(id)
     }
 }
 

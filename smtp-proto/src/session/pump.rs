@@ -25,35 +25,43 @@
 //! ```
 //! use std::io::Read;
 //! use std::time::Instant;
-//! use smtp_proto::session::{op::Command, op::Request, Pump, Step};
+//! use smtp_proto::client::Setup;
+//! use smtp_proto::session::op::{Command, Greeting, Operation, Request};
+//! use smtp_proto::session::{Error, Pump, Step};
 //! use smtp_proto::{Client, Config, Domain};
 //!
-//! // A scripted "server": what it says, read by the loop below.
-//! let mut server: &[u8] = b"220 mx.example ESMTP\r\n250 2.0.0 ok\r\n";
-//! let mut client = Client::new(Config::new(Domain::try_from("client.example")?), Instant::now());
-//! let mut sink = None;
-//! let mut sent = Vec::new();
-//! let mut buf = [0u8; 64];
-//! for op in [Command::new(Request::Noop)] {
+//! /// Runs `op` over a scripted "server" that says `script`; what the client sends goes to
+//! /// `sent`.
+//! fn run<O: Operation>(client: &mut Client, mut script: &[u8], sent: &mut Vec<u8>, op: O)
+//!     -> Result<O::Output, Error>
+//! {
 //!     let mut pump = Pump::new(op);
-//!     let reply = loop {
-//!         match pump.next(&mut client, &mut sink, Instant::now()) {
+//!     let mut buf = [0u8; 64];
+//!     loop {
+//!         match pump.next(client, &mut None, Instant::now()) {
 //!             Step::Write { .. } => {
 //!                 let bytes = client.poll_transmit(Instant::now()).unwrap_or_default();
 //!                 sent.extend_from_slice(bytes);
 //!                 let n = bytes.len();
-//!                 pump.wrote(&mut client, Ok(n), Instant::now());
+//!                 pump.wrote(client, Ok(n), Instant::now());
 //!             }
 //!             Step::Read { .. } => {
-//!                 let n = server.read(&mut buf)?;
-//!                 pump.read(&mut client, Ok(&buf[..n]), Instant::now());
+//!                 let read = script.read(&mut buf).map(|n| &buf[..n]);
+//!                 pump.read(client, read, Instant::now());
 //!             }
-//!             Step::Done { result, .. } => break result?,
-//!             _ => unreachable!("no body, no TLS here"),
+//!             Step::Done { result, .. } => return result,
+//!             Step::Body { .. } | Step::Handshake { .. } => unreachable!("no body, no TLS here"),
 //!         }
-//!     };
-//!     assert_eq!(reply.code().get(), 250);
+//!     }
 //! }
+//!
+//! let mut config = Config::new(Domain::try_from("client.example")?);
+//! config.setup = Setup::Manual; // no automatic EHLO: this example says only NOOP
+//! let mut client = Client::new(config, Instant::now());
+//! let mut sent = Vec::new();
+//! run(&mut client, b"220 mx.example ESMTP\r\n", &mut sent, Greeting)?;
+//! let reply = run(&mut client, b"250 2.0.0 ok\r\n", &mut sent, Command::new(Request::Noop))?;
+//! assert_eq!(reply.code().get(), 250);
 //! assert_eq!(sent, b"NOOP\r\n");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
