@@ -585,6 +585,63 @@ impl MessageSize {
     }
 }
 
+/// What a message needs declared in its MAIL command, counted over its bytes (in pieces, in
+/// one pass): its RFC 1870 size as the encoders send it, and whether any byte is above 0x7F
+/// (`BODY=8BITMIME`). [`Envelope::declare`](crate::client::Envelope::declare) applies it.
+///
+/// ```
+/// use smtp_proto::body::MessageShape;
+///
+/// let shape = MessageShape::of("Subject: café\r\n\r\nHi\r\n".as_bytes());
+/// assert!(shape.eight_bit());
+/// assert_eq!(shape.size(), 22);
+/// assert!(!MessageShape::of(b"Subject: hi\r\n\r\nHi\r\n").eight_bit());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageShape {
+    size: MessageSize,
+    eight_bit: bool,
+}
+
+impl Default for MessageShape {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MessageShape {
+    /// Nothing counted yet.
+    pub fn new() -> Self {
+        Self {
+            size: MessageSize::new(),
+            eight_bit: false,
+        }
+    }
+
+    /// The shape of a whole message in memory.
+    pub fn of(message: &[u8]) -> Self {
+        let mut shape = Self::new();
+        shape.push(message);
+        shape
+    }
+
+    /// Counts the next piece of the message.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.size.push(bytes);
+        self.eight_bit = self.eight_bit || !bytes.is_ascii();
+    }
+
+    /// The size as sent (`SIZE=`), the final CRLF the encoder adds included.
+    pub fn size(&self) -> u64 {
+        self.size.total()
+    }
+
+    /// Whether a byte is above 0x7F: the body is 8-bit (`BODY=8BITMIME`).
+    pub fn eight_bit(&self) -> bool {
+        self.eight_bit
+    }
+}
+
 /// Turns every bare CR and every bare LF of `input` into CRLF; CRLF pairs stay as they are.
 ///
 /// This is the whole-buffer form of what [`BodyEncoder::for_data`] and

@@ -188,7 +188,9 @@ pub mod session;
 #[doc = include_str!("../docs/security.md")]
 pub mod security {}
 
-pub use body::{normalize_line_endings, BareLineEndings, BodyEncoder, DataDecoder, MessageSize};
+pub use body::{
+    normalize_line_endings, BareLineEndings, BodyEncoder, DataDecoder, MessageShape, MessageSize,
+};
 pub use client::{Client, Config, Envelope, Event};
 pub use command::{Command, Domain, MailParams, Mailbox, RcptParams, ReversePath};
 pub use ehlo::{AuthMechanisms, Capabilities, Extension};

@@ -19,14 +19,14 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use smtp_blocking::proto::body::MessageSize;
+use smtp_blocking::proto::body::MessageShape;
 use smtp_blocking::proto::client::{MailOutcome, MailReport, Stage};
 use smtp_blocking::proto::command::{Mailbox, Notify, Orcpt, Ret, ReversePath, XText};
 use smtp_blocking::proto::sasl::{
     CramMd5, External, Login, Mechanism, OAuthBearer, Plain, Scram, ScramHash, XOAuth2,
 };
 use smtp_blocking::proto::{Domain, Error as ProtoError, Extension, OwnedReply};
-use smtp_blocking::{Content, Envelope, Error, SmtpClient, TlsIdentity, TlsMode, UsageError};
+use smtp_blocking::{Envelope, Error, SmtpClient, TlsIdentity, TlsMode, UsageError};
 use smtp_smol::GenericSmtpClient;
 
 const USAGE: &str = "\
@@ -639,54 +639,9 @@ impl Drop for Spool {
     }
 }
 
-/// What one pass over the message found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Shape {
-    /// The size as sent (RFC 1870), as `smtp_proto::body::MessageSize` counts it.
-    size: u64,
-    /// Whether a byte is above 0x7F.
-    eight_bit: bool,
-}
-
-/// Measures a message streamed through it in pieces.
-struct Sizer {
-    size: MessageSize,
-    eight_bit: bool,
-}
-
-impl Default for Sizer {
-    fn default() -> Self {
-        Self {
-            size: MessageSize::new(),
-            eight_bit: false,
-        }
-    }
-}
-
-impl Sizer {
-    fn push(&mut self, bytes: &[u8]) {
-        self.size.push(bytes);
-        self.eight_bit |= !bytes.is_ascii();
-    }
-
-    fn finish(self) -> Shape {
-        Shape {
-            size: self.size.total(),
-            eight_bit: self.eight_bit,
-        }
-    }
-}
-
-/// The shape of a whole buffer.
-fn shape_of(bytes: &[u8]) -> Shape {
-    let mut sizer = Sizer::default();
-    sizer.push(bytes);
-    sizer.finish()
-}
-
 impl Message {
     /// The message and its shape.
-    fn open(data: Option<&str>, stdin: &mut dyn Read) -> Result<(Self, Shape), String> {
+    fn open(data: Option<&str>, stdin: &mut dyn Read) -> Result<(Self, MessageShape), String> {
         let mut buf = Vec::new();
         match data {
             Some(path) if path != "-" => {
@@ -713,7 +668,7 @@ impl Message {
                 }
             }
         }
-        let shape = shape_of(&buf);
+        let shape = MessageShape::of(&buf);
         Ok((Self::Memory(buf), shape))
     }
 
@@ -756,11 +711,11 @@ impl Read for Copy<'_> {
 }
 
 /// `head` and the rest of `stdin` in a new [`Spool`], measured on the way, in constant memory.
-fn spool(head: &[u8], stdin: &mut dyn Read) -> io::Result<(Spool, Shape)> {
+fn spool(head: &[u8], stdin: &mut dyn Read) -> io::Result<(Spool, MessageShape)> {
     let mut spool = Spool::create()?;
-    let mut sizer = Sizer::default();
+    let mut shape = MessageShape::new();
     let mut out = io::BufWriter::with_capacity(64 * 1024, &mut spool.file);
-    sizer.push(head);
+    shape.push(head);
     out.write_all(head)?;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -771,28 +726,28 @@ fn spool(head: &[u8], stdin: &mut dyn Read) -> io::Result<(Spool, Shape)> {
             Err(e) => return Err(e),
         };
         let piece = buf.get(..n).unwrap_or_default();
-        sizer.push(piece);
+        shape.push(piece);
         out.write_all(piece)?;
     }
     out.flush()?;
     drop(out);
-    Ok((spool, sizer.finish()))
+    Ok((spool, shape))
 }
 
 /// The file's length and shape, in one streaming pass.
-fn scan(file: &mut File) -> io::Result<(u64, Shape)> {
+fn scan(file: &mut File) -> io::Result<(u64, MessageShape)> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut len = 0u64;
-    let mut sizer = Sizer::default();
+    let mut shape = MessageShape::new();
     loop {
         let n = match file.read(&mut buf) {
-            Ok(0) => return Ok((len, sizer.finish())),
+            Ok(0) => return Ok((len, shape)),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
         len += n as u64;
-        sizer.push(buf.get(..n).unwrap_or_default());
+        shape.push(buf.get(..n).unwrap_or_default());
     }
 }
 
@@ -847,10 +802,7 @@ fn send(
             );
         }
     }
-    envelope.size = Some(shape.size);
-    if shape.eight_bit {
-        envelope.content = Content::EightBit;
-    }
+    envelope.declare(&shape);
     // One connection, the copies pipelined back to back (the adapter keeps one message ahead).
     let mut copies = (0..opts.count).map(|_| (envelope.clone(), message.copy()));
     let start = Instant::now();

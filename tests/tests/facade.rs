@@ -205,3 +205,85 @@ fn a_loop_of_ones_own_runs_the_same_operations() {
     let refused = SendMessage::new(&headers, None, None, &b""[..]);
     assert!(matches!(refused, Err(Error::Message(_))), "{refused:?}");
 }
+
+/// `SIZE=` and `BODY=` of the one message `server` received, and the size it counted.
+fn declared(server: &Server) -> (Option<u64>, bool, u64) {
+    let logs = server.wait_finished(1, T);
+    let message = &logs[0].messages[0];
+    let size = message
+        .mail_from
+        .split_whitespace()
+        .find_map(|p| p.strip_prefix("SIZE="))
+        .and_then(|n| n.parse().ok());
+    (
+        size,
+        message.mail_from.contains("BODY=8BITMIME"),
+        message.size,
+    )
+}
+
+#[test]
+fn a_message_in_memory_is_declared_as_it_is() {
+    let eight_bit = "From: a@x.org\r\nTo: b@y.org\r\nBcc: c@z.org\r\n\r\nCafé.\n".as_bytes();
+    for send_message in [false, true] {
+        let server = Server::start().expect("server");
+        let mut smtp = SmtpClient::builder()
+            .timeout(T)
+            .connect("127.0.0.1", server.port())
+            .expect("connect");
+        let refused = if send_message {
+            smtp.send_message_bytes(eight_bit)
+        } else {
+            smtp.sendmail_bytes("a@x.org", ["b@y.org"], eight_bit)
+        };
+        assert!(refused.expect("sent").is_empty());
+        smtp.quit().expect("quit");
+        let (size, body_8bit, received) = declared(&server);
+        // The size declared is the size sent: line ends normalised, Bcc gone for send_message.
+        assert_eq!(size, Some(received), "send_message: {send_message}");
+        assert!(body_8bit, "send_message: {send_message}");
+    }
+    // A 7-bit message declares its size only.
+    let server = Server::start().expect("server");
+    smol::block_on(async {
+        let mut smtp = smtp_smol::SmtpClient::builder()
+            .timeout(T)
+            .connect("127.0.0.1", server.port())
+            .await
+            .expect("connect");
+        let plain = b"Subject: hi\r\n\r\nHi.\r\n";
+        smtp.sendmail_bytes("a@x.org", ["b@y.org"], plain)
+            .await
+            .expect("sent");
+        smtp.quit().await.expect("quit");
+    });
+    assert_eq!(declared(&server), (Some(20), false, 20));
+}
+
+#[test]
+fn what_the_server_cannot_take_is_refused_before_the_wire() {
+    let big = vec![b'x'; 200];
+    let server = Server::builder()
+        .extensions(&["PIPELINING", "SIZE 100"])
+        .start()
+        .expect("server");
+    let mut smtp = SmtpClient::builder()
+        .timeout(T)
+        .connect("127.0.0.1", server.port())
+        .expect("connect");
+    let too_big = smtp.sendmail_bytes("a@x.org", ["b@y.org"], &big);
+    assert!(matches!(too_big, Err(Error::Usage(_))), "{too_big:?}");
+    let eight_bit = smtp.sendmail_bytes("a@x.org", ["b@y.org"], "é\r\n".as_bytes());
+    assert!(matches!(eight_bit, Err(Error::Usage(_))), "{eight_bit:?}");
+    // smtplib's behaviour stays reachable: a reader is declared 7-bit, sizeless.
+    smtp.sendmail("a@x.org", ["b@y.org"], "é\r\n".as_bytes())
+        .expect("sent undeclared");
+    smtp.quit().expect("quit");
+    let logs = server.wait_finished(1, T);
+    let mails: Vec<&String> = logs[0]
+        .commands
+        .iter()
+        .filter(|c| c.starts_with("MAIL"))
+        .collect();
+    assert_eq!(mails, ["MAIL FROM:<a@x.org>"]);
+}

@@ -63,6 +63,27 @@ impl Envelope {
         }
     }
 
+    /// Declares what `shape` found in the message: its size (`SIZE=`, when the server offers
+    /// SIZE; a message over the server's limit is refused before anything is sent) and, for
+    /// 8-bit bytes, [`Content::EightBit`] (`BODY=8BITMIME`; refused before anything is sent
+    /// when the server lacks 8BITMIME). A declared 8-bit content is never lowered.
+    ///
+    /// ```
+    /// use smtp_proto::body::MessageShape;
+    /// use smtp_proto::client::{Content, Envelope};
+    ///
+    /// let mut envelope = Envelope::new("a@x.org".try_into()?, ["b@y.org".try_into()?]);
+    /// envelope.declare(&MessageShape::of("Hé\r\n".as_bytes()));
+    /// assert_eq!((envelope.size, envelope.content), (Some(5), Content::EightBit));
+    /// # Ok::<(), smtp_proto::command::InvalidInput>(())
+    /// ```
+    pub fn declare(&mut self, shape: &crate::body::MessageShape) {
+        self.size = Some(shape.size());
+        if shape.eight_bit() {
+            self.content = Content::EightBit;
+        }
+    }
+
     /// Whether any address or parameter needs SMTPUTF8.
     pub fn needs_smtputf8(&self) -> bool {
         self.params.smtputf8

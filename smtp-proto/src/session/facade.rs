@@ -303,6 +303,24 @@ macro_rules! smtplib_methods {
             self.run($crate::session::op::AfterHello::new(op)) $($await)*
         }
 
+        /// [`sendmail`](Self::sendmail) for a message in memory: it is scanned first (one pass,
+        /// at memchr speed) and declared as it is — `SIZE=` when the server offers SIZE,
+        /// `BODY=8BITMIME` when a byte is above 0x7F — so that a message the server cannot
+        /// take (too large, 8-bit without 8BITMIME) is refused with
+        /// [`UsageError`](smtp_proto::UsageError) before anything is sent. `sendmail` itself
+        /// streams from a reader and declares nothing (smtplib's behaviour): declare a streamed
+        /// message's shape with [`Envelope::declare`](smtp_proto::client::Envelope::declare)
+        /// and [`sendmail_with`](Self::sendmail_with).
+        pub $($async)* fn sendmail_bytes(
+            &mut self,
+            from: &str,
+            to: impl IntoIterator<Item = impl AsRef<str>>,
+            message: &[u8],
+        ) -> $crate::session::Result<$crate::session::Refused> {
+            let op = $crate::session::op::Sendmail::bytes(from, to, message)?;
+            self.run($crate::session::op::AfterHello::new(op)) $($await)*
+        }
+
         /// [`sendmail`](Self::sendmail) with a full [`Envelope`](smtp_proto::client::Envelope)
         /// (MAIL/RCPT parameters, declared size and content).
         /// [`Error::SenderRefused`](smtp_proto::session::Error::SenderRefused) names the sender without
@@ -328,6 +346,27 @@ macro_rules! smtplib_methods {
             message: impl $($read)+,
         ) -> $crate::session::Result<$crate::session::Refused> {
             self.send_message_with(message, None, None) $($await)*
+        }
+
+        /// [`send_message`](Self::send_message) for a message in memory: scanned and declared
+        /// as [`sendmail_bytes`](Self::sendmail_bytes) does (size and 8-bit content of the text
+        /// as sent, `Bcc` removed), what the server cannot take refused before anything is
+        /// sent.
+        pub $($async)* fn send_message_bytes(
+            &mut self,
+            message: &[u8],
+        ) -> $crate::session::Result<$crate::session::Refused> {
+            use $($ext)+ as _;
+            self.ehlo_or_helo_if_needed() $($await)* ?;
+            let end = $crate::message::header_block_end(message, 0).unwrap_or(message.len());
+            let (head, rest) = message.split_at_checked(end).unwrap_or((message, &[]));
+            let headers = $crate::message::parse_headers(head)
+                .map_err(|e| $crate::session::Error::Message(e.to_string()))?;
+            let mut shape = $crate::body::MessageShape::of(&headers.head);
+            shape.push(rest);
+            let body = headers.head.as_slice().chain(rest);
+            let op = $crate::session::op::SendMessage::new(&headers, None, None, body)?.declare(shape);
+            self.run(op) $($await)* ?.into_refused()
         }
 
         /// [`send_message`](Self::send_message) with an explicit sender and/or recipients
