@@ -99,83 +99,9 @@
 //! against the `server_name` you pass. Such a peer counts as remote: AUTH needs TLS, or
 //! [`GenericBuilder::allow_plaintext_auth`].
 //!
-//! ```
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # use std::io::{BufRead, BufReader, Write};
-//! # // A fake proxy that is also the mail server: it answers CONNECT, then speaks SMTP.
-//! # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-//! # let proxy = listener.local_addr()?.to_string();
-//! # let server = std::thread::spawn(move || -> std::io::Result<Vec<String>> {
-//! #     let (stream, _) = listener.accept()?;
-//! #     let mut out = stream.try_clone()?;
-//! #     let mut reader = BufReader::new(stream);
-//! #     let mut line = String::new();
-//! #     while reader.read_line(&mut line)? > 2 { line.clear(); }
-//! #     out.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n220 mx.test ESMTP\r\n")?;
-//! #     let mut seen = Vec::new();
-//! #     for line in reader.lines() {
-//! #         let line = line?;
-//! #         let reply: &[u8] = match line.as_str() {
-//! #             "DATA" => b"354 go ahead\r\n",
-//! #             "QUIT" => { out.write_all(b"221 bye\r\n")?; break; }
-//! #             l if l.starts_with("EHLO") => b"250-mx.test\r\n250 PIPELINING\r\n",
-//! #             l if l.starts_with("MAIL") || l.starts_with("RCPT") || l == "." => b"250 ok\r\n",
-//! #             _ => { seen.push(line); continue; }
-//! #         };
-//! #         out.write_all(reply)?;
-//! #     }
-//! #     Ok(seen)
-//! # });
-//! use std::io;
-//! use std::time::Duration;
-//! use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
-//! use smol::{net::TcpStream, Timer};
-//! use smtp_smol::SmtpClient;
-//!
-//! /// A tunnel to `target` through an HTTP proxy (`CONNECT`, RFC 9110 §9.3.6), within 10 s.
-//! async fn http_connect(proxy: &str, target: &str) -> io::Result<TcpStream> {
-//!     let handshake = async {
-//!         let mut tcp = TcpStream::connect(proxy).await?;
-//!         let request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n");
-//!         tcp.write_all(request.as_bytes()).await?;
-//!         // The proxy's reply head, byte by byte: the bytes after it are the mail server's.
-//!         let mut head = Vec::new();
-//!         let mut byte = [0u8];
-//!         while !head.ends_with(b"\r\n\r\n") {
-//!             if head.len() > 8192 || tcp.read(&mut byte).await? == 0 {
-//!                 return Err(io::Error::other("no reply from the proxy"));
-//!             }
-//!             head.extend_from_slice(&byte);
-//!         }
-//!         if !head.starts_with(b"HTTP/1.1 200") && !head.starts_with(b"HTTP/1.0 200") {
-//!             return Err(io::Error::other("the proxy refused the tunnel"));
-//!         }
-//!         tcp.set_nodelay(true)?;
-//!         Ok(tcp)
-//!     };
-//!     let expired = async {
-//!         Timer::after(Duration::from_secs(10)).await;
-//!         Err(io::ErrorKind::TimedOut.into())
-//!     };
-//!     future::or(handshake, expired).await
-//! }
-//!
-//! smol::block_on(async {
-//!     let tunnel = http_connect(&proxy, "mail.example.org:25").await?;
-//!     let mut smtp = SmtpClient::builder()
-//!         .timeout(Duration::from_secs(30))
-//!         // .tls(TlsMode::Required) would STARTTLS over the tunnel, verified for the name below
-//!         .connect_stream(tunnel, "mail.example.org")
-//!         .await?;
-//!     let body: &[u8] = b"Subject: hi\r\n\r\nSent through a proxy.\r\n";
-//!     let refused = smtp.sendmail("alice@example.org", &["bob@example.net"], body).await?;
-//!     assert!(refused.is_empty());
-//!     smtp.quit().await
-//! })?;
-//! # assert!(server.join().expect("server")?.iter().any(|l| l == "Sent through a proxy."));
-//! # Ok(())
-//! # }
-//! ```
+//! `examples/smol_http_proxy.rs` is a complete program: it opens an HTTP CONNECT tunnel by hand on
+//! smol's sockets and sends a message over it with `connect_stream` (`cargo run -p smtp-smol
+//! --example smol_http_proxy`, against a fake proxy on loopback that it starts itself).
 //!
 //! ## Cancellation
 //!

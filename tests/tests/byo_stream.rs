@@ -2,6 +2,7 @@
 //! through a tiny in-test HTTP CONNECT proxy, so the stream handed over is the proxy's socket,
 //! never the server's — with plaintext delivery byte-exact, STARTTLS, implicit TLS, the
 //! AUTH-over-plaintext rule, and (blocking) deadlines enforced through a stream type of our own.
+//! Each adapter's `examples/<adapter>_http_proxy.rs` (the crate docs point to it) is run here too.
 
 use std::future::Future;
 use std::io::{self, ErrorKind, Read, Write};
@@ -18,6 +19,15 @@ use smtp_tests::matrix::{test_ca_builder, AsyncRuntime};
 use smtp_tests::server::{
     localhost_acceptor, trusting_connector, Action, Server, SessionLog, Trigger,
 };
+
+#[path = "../../smtp-blocking/examples/blocking_http_proxy.rs"]
+mod blocking_http_proxy;
+
+#[path = "../../smtp-smol/examples/smol_http_proxy.rs"]
+mod smol_http_proxy;
+
+#[path = "../../smtp-async-std/examples/async_std_http_proxy.rs"]
+mod async_std_http_proxy;
 
 const T: Duration = Duration::from_secs(10);
 /// The longest proxy reply head read.
@@ -607,4 +617,24 @@ async_tests! {
         async_auth_over_a_plaintext_stream_needs_permission
             as async_std_auth_over_a_plaintext_stream_needs_permission,
         async_zero_timeout_is_refused as async_std_zero_timeout_is_refused;
+}
+
+// ------------------------------------------------------------------ the crates' examples
+
+/// `cargo run -p smtp-blocking --example blocking_http_proxy`: a tunnel opened by hand, a session over it.
+#[test]
+fn blocking_http_proxy_example_runs() {
+    blocking_http_proxy::main().expect("the example sends its message through the proxy");
+}
+
+/// `cargo run -p smtp-smol --example smol_http_proxy`.
+#[test]
+fn smol_http_proxy_example_runs() {
+    smol_http_proxy::main().expect("the example sends its message through the proxy");
+}
+
+/// `cargo run -p smtp-async-std --example async_std_http_proxy`.
+#[test]
+fn async_std_http_proxy_example_runs() {
+    async_std_http_proxy::main().expect("the example sends its message through the proxy");
 }

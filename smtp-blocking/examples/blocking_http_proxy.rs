@@ -1,9 +1,10 @@
 //! A session over a stream you connected yourself: an HTTP CONNECT tunnel opened by hand
 //! (`http_connect`), then handed to `Builder::connect_stream`, which runs the whole session over
-//! it (`send_through`). TLS would work the same over the tunnel, verified for the server name
-//! given to `connect_stream`.
+//! it (`send_through`), bounding every wait with the stream's socket timeouts. STARTTLS and
+//! implicit TLS work as usual over the tunnel, verified for the server name given to
+//! `connect_stream`.
 //!
-//! Run it with `cargo run -p smtp-blocking --example http_proxy`: it starts a fake proxy on
+//! Run it with `cargo run -p smtp-blocking --example blocking_http_proxy`: it starts a fake proxy on
 //! loopback that is also the mail server (it answers the `CONNECT`, then speaks SMTP itself),
 //! sends one message through it, and checks that the message arrived.
 
@@ -44,7 +45,7 @@ fn send_through(proxy: &str) -> Result<(), smtp_blocking::Error> {
         // .tls(TlsMode::Required) would STARTTLS over the tunnel, verified for the name below
         .connect_stream(tunnel, "mail.example.org")?;
     let body: &[u8] = b"Subject: hi\r\n\r\nSent through a proxy.\r\n";
-    let refused = smtp.sendmail("alice@example.org", &["bob@example.net"], body)?;
+    let refused = smtp.sendmail("alice@example.org", ["bob@example.net"], body)?;
     assert!(refused.is_empty());
     smtp.quit()?;
     Ok(())
@@ -92,7 +93,9 @@ fn fake_proxy() -> io::Result<(String, JoinHandle<io::Result<Vec<String>>>)> {
     Ok((proxy, server))
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
+/// Starts the fake proxy, sends through it, and checks that the message arrived (`pub(crate)`:
+/// the workspace's tests run it too).
+pub(crate) fn main() -> Result<(), Box<dyn Error>> {
     let (proxy, server) = fake_proxy()?;
     send_through(&proxy)?;
     let received = server.join().map_err(|_| "the fake proxy panicked")??;

@@ -1,10 +1,10 @@
-//! A session over a stream you connected yourself: an HTTP CONNECT tunnel opened by hand on
-//! smol's sockets (`http_connect`), then handed to `GenericBuilder::connect_stream`, which runs
-//! the whole session over it (`send_through`). Any other `futures-io` stream works the same; the
-//! core's deadlines are the driver's timers, so the stream needs no timeouts of its own. TLS
-//! would work the same over the tunnel, verified for the server name given to `connect_stream`.
+//! A session over a stream you connected yourself: an HTTP CONNECT tunnel opened by hand on an
+//! async-std `TcpStream` (`http_connect`), then handed to `GenericBuilder::connect_stream`,
+//! which runs the whole session over it (`send_through`); any other `futures-io` stream would
+//! do. STARTTLS and implicit TLS work as usual over the tunnel, verified for the server name
+//! given to `connect_stream`.
 //!
-//! Run it with `cargo run -p smtp-smol --example http_proxy`: it starts a fake proxy on
+//! Run it with `cargo run -p smtp-async-std --example async_std_http_proxy`: it starts a fake proxy on
 //! loopback that is also the mail server (it answers the `CONNECT`, then speaks SMTP itself),
 //! sends one message through it, and checks that the message arrived.
 
@@ -14,13 +14,13 @@ use std::net::TcpListener;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
-use smol::{net::TcpStream, Timer};
-use smtp_smol::SmtpClient;
+use async_std::net::TcpStream;
+use async_std::prelude::*;
+use smtp_async_std::SmtpClient;
 
 /// A tunnel to `target` through an HTTP proxy (`CONNECT`, RFC 9110 §9.3.6), within 10 s.
 async fn http_connect(proxy: &str, target: &str) -> io::Result<TcpStream> {
-    let handshake = async {
+    async_std::io::timeout(Duration::from_secs(10), async {
         let mut tcp = TcpStream::connect(proxy).await?;
         let request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n");
         tcp.write_all(request.as_bytes()).await?;
@@ -38,25 +38,22 @@ async fn http_connect(proxy: &str, target: &str) -> io::Result<TcpStream> {
         }
         tcp.set_nodelay(true)?;
         Ok(tcp)
-    };
-    let expired = async {
-        Timer::after(Duration::from_secs(10)).await;
-        Err(io::ErrorKind::TimedOut.into())
-    };
-    future::or(handshake, expired).await
+    })
+    .await
 }
 
 /// Opens a tunnel through `proxy` to the mail server and sends one message over it.
-fn send_through(proxy: &str) -> Result<(), smtp_smol::Error> {
-    smol::block_on(async {
+fn send_through(proxy: &str) -> Result<(), smtp_async_std::Error> {
+    async_std::task::block_on(async {
         let tunnel = http_connect(proxy, "mail.example.org:25").await?;
         let mut smtp = SmtpClient::builder()
             .timeout(Duration::from_secs(30))
-            // .tls(TlsMode::Required) would STARTTLS over the tunnel, verified for the name below
             .connect_stream(tunnel, "mail.example.org")
             .await?;
         let body: &[u8] = b"Subject: hi\r\n\r\nSent through a proxy.\r\n";
-        let refused = smtp.sendmail("alice@example.org", &["bob@example.net"], body).await?;
+        let refused = smtp
+            .sendmail("alice@example.org", &["bob@example.net"], body)
+            .await?;
         assert!(refused.is_empty());
         smtp.quit().await
     })
@@ -104,7 +101,9 @@ fn fake_proxy() -> io::Result<(String, JoinHandle<io::Result<Vec<String>>>)> {
     Ok((proxy, server))
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
+/// Starts the fake proxy, sends through it, and checks that the message arrived (`pub(crate)`:
+/// the workspace's tests run it too).
+pub(crate) fn main() -> Result<(), Box<dyn Error>> {
     let (proxy, server) = fake_proxy()?;
     send_through(&proxy)?;
     let received = server.join().map_err(|_| "the fake proxy panicked")??;
