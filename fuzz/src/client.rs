@@ -1064,7 +1064,10 @@ impl Harness {
         };
         let bytes: Vec<u8> = self.server.drain(..n).collect();
         let tls_wait = self.tls_wait;
-        self.client.handle_input(&bytes, self.now);
+        // Nothing queued is nothing arrived: no bytes handed over would be the end of stream.
+        if !bytes.is_empty() {
+            self.client.handle_input(&bytes, self.now);
+        }
         self.drain_events();
         if tls_wait && !bytes.is_empty() {
             assert!(

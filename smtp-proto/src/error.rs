@@ -34,12 +34,12 @@
 use std::time::Duration;
 
 pub use crate::body::BodyError;
-use crate::client::Stage;
 pub use crate::command::InvalidInput;
 use crate::ehlo::Extension;
 use crate::reply::OwnedReply;
 pub use crate::reply::ParseError;
 pub use crate::sasl::SaslError;
+use crate::stage::Stage;
 
 /// Why the session ended. Delivered once, in `Event::Closed(Some(_))`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -185,6 +185,7 @@ pub mod message;
 pub mod reply;
 pub mod sasl;
 pub mod session;
+mod stage;
 #[doc = include_str!("../docs/security.md")]
 pub mod security {}
 

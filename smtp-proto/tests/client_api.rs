@@ -321,3 +321,18 @@ fn transcript_counts_bdat_body_bytes_as_announced() {
         ]
     );
 }
+
+#[test]
+fn no_bytes_of_input_is_the_end_of_the_stream() {
+    let t0 = Instant::now();
+    let mut client = ready_client(t0, b"250 mx.test\r\n");
+    client.noop(None).unwrap();
+    assert_eq!(flush(&mut client, t0), b"NOOP\r\n");
+    // What a read returns at the end of the stream, handed over as it is.
+    client.handle_input(&[], t0);
+    assert!(client.is_closed());
+    match events(&mut client).as_slice() {
+        [Event::Closed(Some(Error::UnexpectedEof(_)))] => {}
+        other => panic!("{other:?}"),
+    }
+}

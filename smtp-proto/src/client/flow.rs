@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use super::envelope::{Content, Envelope, Recipient};
 use super::event::{Event, MailOutcome, MailReport, RecipientReport, RequestId, Stage};
-use super::queue::{Expect, HelloVerb};
+use super::pipeline::{Expect, HelloVerb};
 use super::{BodyState, Client, Config, Hello, TranscriptEntry};
 use crate::body::{BodyEncoder, BodyError};
 use crate::command::{BodyType, Command, Domain, MailParams, MechanismName, ReversePath};

@@ -14,24 +14,24 @@
 //!
 //! # Session flow
 //!
-//! ```mermaid
-//! stateDiagram-v2
-//!     [*] --> Greeting
-//!     Greeting --> Hello: 220
-//!     Greeting --> Closed: 421 / other (QUIT first)
-//!     Hello --> Hello: EHLO 5xx, HELO fallback
-//!     Hello --> StartTls: 250, STARTTLS wanted and offered
-//!     Hello --> Ready: 250
-//!     StartTls --> AwaitTls: 220 (Event::UpgradeTls)
-//!     AwaitTls --> Hello: handle_tls_established (capabilities forgotten)
-//!     Ready --> Requests: mutators, one at a time, FIFO
-//!     Requests --> Ready: final reply
-//!     Ready --> Closed: quit() then 221 / EOF
-//! ```
+//! | from | on | to |
+//! | --- | --- | --- |
+//! | start | — | greeting |
+//! | greeting | `220` | hello (automatic set-up) or ready |
+//! | greeting | `421`, any other code | closed (QUIT sent first when the server still listens) |
+//! | hello | EHLO `5xx` | hello again, with HELO |
+//! | hello | `250`, STARTTLS wanted and offered | STARTTLS |
+//! | hello | `250` | ready |
+//! | STARTTLS | `220` | waiting for TLS ([`Event::UpgradeTls`]) |
+//! | waiting for TLS | [`handle_tls_established`](Client::handle_tls_established) | hello (capabilities forgotten) |
+//! | ready | a mutator | its request runs (requests run one at a time, first in first out) |
+//! | a request | its final reply | ready |
+//! | ready | [`quit`](Client::quit), then `221` or end of stream | closed |
 //!
-//! Every reply is handled by one transition function (`flow.rs`), driven by one queue of pending
-//! commands (`queue.rs`). Requests run one after another; within a mail transaction MAIL, every
-//! RCPT and DATA go in one flight when the server offers PIPELINING.
+//! Every reply is handled by one transition function, driven by one queue of pending commands:
+//! each command encoded remembers where its bytes end in the outbound stream, and each complete
+//! reply answers the oldest. Requests run one after another; within a mail transaction MAIL,
+//! every RCPT and DATA go in one flight when the server offers PIPELINING.
 //!
 //! # Timeouts (RFC 5321 §4.5.3.2)
 //!
@@ -43,24 +43,24 @@
 //! cannot hold a write open much beyond one timeout. [`Client::poll_timeout`] gives the earliest deadline;
 //! [`Client::handle_timeout`] ends the session with [`Error::Timeout`] naming the stage.
 
+mod batch;
 mod body;
 mod config;
 mod envelope;
 mod event;
 mod flow;
-mod queue;
-mod send_queue;
+mod pipeline;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+pub use batch::SendQueue;
 pub use body::BodyWriter;
 pub use config::{Config, Limits, Setup, Timeouts, TlsMode};
 pub use envelope::{Content, Envelope, Recipient};
 pub use event::{
     Event, MailOutcome, MailReport, RecipientReport, RequestId, Stage, TranscriptEntry,
 };
-pub use send_queue::SendQueue;
 
 use crate::body::BodyEncoder;
 use crate::command::{
@@ -69,9 +69,9 @@ use crate::command::{
 use crate::ehlo::{Capabilities, Extension};
 use crate::error::{Error, UsageError};
 use crate::reply::{OwnedReply, ReplyParser, Status};
-use crate::sasl::{self, Mechanism, Secret};
+use crate::sasl::{self, Mechanism};
 use flow::{Draining, Op, Request};
-use queue::{Expect, HelloVerb, Outbox, PendingQueue};
+use pipeline::{Expect, HelloVerb, Outbox, PendingQueue};
 
 /// Which greeting command a [`Client::hello`] request sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -304,14 +304,17 @@ impl Client {
 
     // ---------------------------------------------------------------- B. inputs
 
-    /// Bytes read from the transport.
+    /// Bytes read from the transport. No bytes is what a read returns at the end of the
+    /// stream, and is taken as such: `handle_input(&[], now)` is
+    /// [`handle_eof`](Self::handle_eof), so that a loop can hand over what `read` gave without
+    /// a case of its own for 0.
     pub fn handle_input(&mut self, bytes: &[u8], now: Instant) {
         if self.closed {
             return;
         }
         self.last_now = Some(now);
         if bytes.is_empty() {
-            return;
+            return self.handle_eof(now);
         }
         if self.awaiting_tls.is_some() {
             self.fail(Error::StartTlsInjection);
@@ -899,6 +902,3 @@ fn initial_response_fits(name: &MechanismName, ir_len: usize) -> bool {
     let line = "AUTH ".len() + name.as_str().len() + 1 + base64_len(ir_len).max(1) + 2;
     line <= MAX_AUTH_LINE
 }
-
-#[allow(dead_code)]
-fn _secret_type_check(_: Secret<Vec<u8>>) {}

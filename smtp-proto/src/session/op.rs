@@ -578,8 +578,8 @@ pub struct SendMessage<S> {
     sent: Option<(Envelope, SendMail<S>)>,
 }
 
-/// What [`SendMessage`] did: the envelope taken from the headers, and the report of the
-/// transaction.
+/// What `SendMessage` did (feature `message`): the envelope taken from the headers, and the
+/// report of the transaction.
 #[derive(Clone, Debug)]
 pub struct SentMessage {
     /// The envelope the message went with.
