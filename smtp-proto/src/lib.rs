@@ -48,104 +48,124 @@
 //!
 //! ## The run-loop contract
 //!
-//! After any input or mutator, until nothing is left:
+//! [`session::Pump`] is the run loop's rules, written once: it runs one smtplib-level call (a
+//! [`session::op`] value) and tells the loop each I/O step to do — write what the client lends,
+//! read, read a piece of the body, do the TLS handshake — then takes each outcome back. The
+//! adapters are that loop over their transports; yours can be too, over any transport, and
+//! it then gets every rule the adapters follow (the body fed only while the client has
+//! [room](client::BodyWriter::room), the deadlines, the input looked at before each body
+//! write, the plaintext behind a STARTTLS `220` handed to the core rather than to TLS).
 //!
-//! 1. while [`poll_transmit`](Client::poll_transmit) lends bytes: write them, then
-//!    [`handle_written`](Client::handle_written)`(n, now)` with however many the transport took;
-//! 2. while [`poll_event`](Client::poll_event) yields: handle the event (which may call
-//!    mutators, or write a body through [`Client::body`]: then go back to 1);
-//! 3. wait for readable bytes *or* the deadline of [`poll_timeout`](Client::poll_timeout), then
-//!    feed exactly one input: [`handle_input`](Client::handle_input),
-//!    [`handle_eof`](Client::handle_eof) or [`handle_timeout`](Client::handle_timeout).
-//!
-//! On [`Event::UpgradeTls`], do the TLS handshake on the same transport before anything else,
-//! then call [`handle_tls_established`](Client::handle_tls_established). On
-//! [`Event::Closed`], close the transport: the session is over.
+//! Driving the [`Client`] by hand, the rules are: after any input or mutator, write what
+//! [`poll_transmit`](Client::poll_transmit) lends and report
+//! [`handle_written`](Client::handle_written); handle every [`poll_event`](Client::poll_event)
+//! (on [`Event::BodyWanted`], write the body through [`Client::body`] while its `room()` is not
+//! 0 — when it is, the client needs the server's reply before it takes more: wait for input,
+//! do not spin); then wait for input or the deadline of
+//! [`poll_timeout`](Client::poll_timeout) and feed exactly one input. On
+//! [`Event::UpgradeTls`], read what already arrived (it goes to the client, which ends the
+//! session), then do the TLS handshake and call
+//! [`handle_tls_established`](Client::handle_tls_established). On [`Event::Closed`], close the
+//! transport.
 //!
 //! ## A complete loop over an in-memory transport
 //!
-//! ```
-//! use std::time::Instant;
-//! use smtp_proto::client::{Client, Config, Envelope, Event, RequestId};
-//! use smtp_proto::{Domain, Mailbox, ReversePath};
+//! A 1 MB message to a server that offers CHUNKING without PIPELINING: the client sends one
+//! `BDAT` chunk at a time and waits for its reply before it takes more of the body.
 //!
-//! /// A pretend server: answers each command line with a canned reply.
-//! struct FakeServer { received: Vec<u8>, to_client: Vec<u8>, in_data: bool }
+//! ```
+//! use std::io::Read;
+//! use std::time::Instant;
+//! use smtp_proto::session::op::{Greeting, Operation, Quit, Sendmail};
+//! use smtp_proto::session::{Error, Pump, Step, BODY_CHUNK};
+//! use smtp_proto::{Client, Config, Domain};
+//!
+//! /// A pretend server offering CHUNKING only: it answers each command line, and takes each
+//! /// BDAT chunk by its size before it answers it.
+//! #[derive(Default)]
+//! struct FakeServer { inbox: Vec<u8>, replies: Vec<u8>, chunk: Option<(usize, bool)>, body: usize }
 //!
 //! impl FakeServer {
 //!     fn receive(&mut self, bytes: &[u8]) {
-//!         self.received.extend_from_slice(bytes);
-//!         while let Some(end) = self.received.windows(2).position(|w| w == b"\r\n") {
-//!             let line: Vec<u8> = self.received.drain(..end + 2).collect();
-//!             let reply: &[u8] = match (self.in_data, line.as_slice()) {
-//!                 (true, b".\r\n") => { self.in_data = false; b"250 2.0.0 queued\r\n" }
-//!                 (true, _) => continue,
-//!                 (false, l) if l.starts_with(b"EHLO") => b"250-mx.example\r\n250 PIPELINING\r\n",
-//!                 (false, l) if l.starts_with(b"DATA") => { self.in_data = true; b"354 go on\r\n" }
-//!                 (false, l) if l.starts_with(b"QUIT") => b"221 bye\r\n",
-//!                 _ => b"250 ok\r\n",
+//!         self.inbox.extend_from_slice(bytes);
+//!         loop {
+//!             if let Some((left, last)) = self.chunk {
+//!                 let n = left.min(self.inbox.len());
+//!                 self.inbox.drain(..n);
+//!                 self.body += n;
+//!                 if n < left {
+//!                     self.chunk = Some((left - n, last));
+//!                     return;
+//!                 }
+//!                 self.chunk = None;
+//!                 self.replies.extend_from_slice(if last { b"250 2.0.0 queued\r\n" } else { b"250 2.0.0 ok\r\n" });
+//!                 continue;
+//!             }
+//!             let Some(end) = self.inbox.windows(2).position(|w| w == b"\r\n") else { return };
+//!             let line = String::from_utf8_lossy(&self.inbox[..end]).into_owned();
+//!             self.inbox.drain(..end + 2);
+//!             let mut words = line.split(' ');
+//!             let reply: &[u8] = match words.next() {
+//!                 Some("EHLO") => b"250-mx.example\r\n250 CHUNKING\r\n",
+//!                 Some("BDAT") => {
+//!                     let size = words.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+//!                     self.chunk = Some((size, words.next() == Some("LAST")));
+//!                     continue;
+//!                 }
+//!                 Some("QUIT") => b"221 2.0.0 bye\r\n",
+//!                 _ => b"250 2.0.0 ok\r\n",
 //!             };
-//!             self.to_client.extend_from_slice(reply);
+//!             self.replies.extend_from_slice(reply);
+//!         }
+//!     }
+//! }
+//!
+//! /// Runs `op` to completion: each step the pump asks for, done on the fake server.
+//! fn run<O: Operation>(client: &mut Client, server: &mut FakeServer, op: O) -> Result<O::Output, Error>
+//! where
+//!     O::Body: Read,
+//! {
+//!     let mut pump = Pump::new(op);
+//!     let mut buf = vec![0; BODY_CHUNK];
+//!     loop {
+//!         let now = Instant::now();
+//!         match pump.next(client, &mut None, now) {
+//!             Step::Body { id, max } => {
+//!                 let read = match pump.body(id) {
+//!                     Some(source) => source.read(&mut buf[..max]),
+//!                     None => Ok(0),
+//!                 };
+//!                 pump.body_read(client, id, read.map(|n| &buf[..n]));
+//!             }
+//!             // (`look_first`: a socket loop reads what already arrived before writing.)
+//!             Step::Write { .. } => {
+//!                 let bytes = client.poll_transmit(now).unwrap_or_default();
+//!                 let n = bytes.len();
+//!                 server.receive(bytes);
+//!                 pump.wrote(client, Ok(n), now);
+//!             }
+//!             // A socket loop waits here, by the step's deadline; no bytes is the end of stream.
+//!             Step::Read { .. } => {
+//!                 let input = std::mem::take(&mut server.replies);
+//!                 pump.read(client, Ok(&input), now);
+//!             }
+//!             Step::Handshake { .. } => pump.fail(Error::InvalidSetting("no TLS here".into())),
+//!             Step::Done { result, .. } => return result,
 //!         }
 //!     }
 //! }
 //!
 //! fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     let mut server = FakeServer {
-//!         received: Vec::new(),
-//!         to_client: b"220 mx.example ESMTP\r\n".to_vec(),
-//!         in_data: false,
-//!     };
-//!     let now = Instant::now(); // a real loop takes Instant::now() at each step
-//!     let mut client = Client::new(Config::new(Domain::try_from("client.example")?), now);
-//!     let message: &[u8] = b"Subject: hello\r\n\r\nHi there.\r\n";
-//!     let mut body: Option<(RequestId, &[u8])> = None;
-//!
-//!     loop {
-//!         // Feed the body while the client has room for it.
-//!         if let Some((id, rest)) = body.take() {
-//!             if let Some(mut writer) = client.body(id) {
-//!                 let n = writer.write(rest)?;
-//!                 if n == rest.len() { writer.finish()?; } else { body = Some((id, &rest[n..])); }
-//!             }
-//!         }
-//!         // 1. Transmit.
-//!         while let Some(bytes) = client.poll_transmit(now) {
-//!             let n = bytes.len();
-//!             server.receive(bytes);
-//!             client.handle_written(n, now);
-//!         }
-//!         // 2. Events.
-//!         while let Some(event) = client.poll_event() {
-//!             match event {
-//!                 Event::Ready => {
-//!                     let from = ReversePath::try_from("alice@example.org")?;
-//!                     let to = Mailbox::try_from("bob@example.net")?;
-//!                     client.send_mail(Envelope::new(from, [to]))?;
-//!                 }
-//!                 Event::BodyWanted(id) => body = Some((id, message)),
-//!                 Event::MailDone(report) => {
-//!                     assert!(report.is_accepted());
-//!                     client.quit();
-//!                 }
-//!                 Event::Closed(error) => {
-//!                     assert!(error.is_none(), "{error:?}");
-//!                     return Ok(());
-//!                 }
-//!                 _ => {}
-//!             }
-//!         }
-//!         if body.is_some() || client.poll_transmit(now).is_some() {
-//!             continue;
-//!         }
-//!         // 3. Wait for input (here: whatever the fake server wrote) or the deadline.
-//!         let input = std::mem::take(&mut server.to_client);
-//!         if input.is_empty() {
-//!             client.handle_eof(now);
-//!         } else {
-//!             client.handle_input(&input, now);
-//!         }
-//!     }
+//!     let mut server = FakeServer { replies: b"220 mx.example ESMTP\r\n".to_vec(), ..Default::default() };
+//!     let mut client = Client::new(Config::new(Domain::try_from("client.example")?), Instant::now());
+//!     let line = [&[b'x'; 76][..], b"\r\n"].concat();
+//!     let message = line.repeat(13_000); // 1,014,000 bytes
+//!     run(&mut client, &mut server, Greeting)?; // with the EHLO of the automatic set-up
+//!     let refused = run(&mut client, &mut server, Sendmail::new("a@example.org", ["b@example.net"], &message[..])?)?;
+//!     assert!(refused.is_empty());
+//!     assert_eq!(server.body, message.len());
+//!     assert_eq!(run(&mut client, &mut server, Quit)?.map(|r| r.code().get()), Some(221));
+//!     Ok(())
 //! }
 //! ```
 //!
