@@ -4,41 +4,40 @@
 //! cargo run -p smtp-tests --example mio_sessions
 //! ```
 //!
-//! No adapter is involved: each connection is a non-blocking `mio` socket plus a
-//! `smtp_proto::Client`, the sans-IO protocol core, and one readiness loop moves bytes between
-//! them:
+//! No adapter is involved, and no SMTP logic is written here either. Each connection is a
+//! non-blocking `mio` socket plus a `smtp_proto::Client` (the sans-IO protocol core), and a
+//! session is a sequence of the core's operations (`smtp_proto::session::op`): `Greeting`,
+//! one `SendMail` per message, `Quit`. Each runs in a `Pump`, as in the blocking and async
+//! adapters: the pump says what to do next (a `Step`), the loop does it on the socket and
+//! reports the outcome back. What is left to the loop is waiting:
 //!
-//! - bytes read from a socket go to `handle_input` (end of stream: `handle_eof`);
-//! - bytes the core lends with `poll_transmit` are written until the socket would block; the
-//!   core keeps whatever the socket did not take (`handle_written` says how much it did), and
-//!   the socket is registered for WRITABLE only while such bytes wait;
-//! - the poll timeout is the earliest of the cores' deadlines (`poll_timeout`), and a core whose
-//!   deadline has passed is told so with `handle_timeout`: no timers of our own, no busy loop;
-//! - events (`poll_event`) tell when to queue the messages, when to hand over a body, and how
-//!   each transaction ended (`MailDone` with a `MailReport`).
+//! - a read or write that the socket is not ready for (`WouldBlock`) is kept, and tried again
+//!   when `mio` says the socket is ready: `WouldBlock` is no timeout;
+//! - `Poll::poll` sleeps until a socket is ready or the earliest deadline of the kept steps
+//!   passes, and a step whose deadline has passed is reported to the pump as a timeout: no
+//!   timers of our own, no busy loop.
 //!
 //! The demo starts the in-process test server of the `smtp-tests` crate on 127.0.0.1, sends 100
 //! messages over 10 concurrent connections (10 each), prints a summary, and checks that the
 //! server received exactly those messages (sender, recipients, content). It exits with a
 //! non-zero status otherwise.
 
-use std::collections::HashMap;
 use std::error::Error;
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Registry, Token};
-use smtp_proto::client::{Client, Config, Envelope, Event, MailReport, RequestId, Timeouts};
-use smtp_proto::error::{InvalidInput, UsageError};
-use smtp_proto::{Domain, Mailbox, ReversePath};
+use mio::{Events, Interest, Poll, Token};
+use smtp_proto::client::{Client, Config, Envelope, Event, MailReport, Timeouts};
+use smtp_proto::error::UsageError;
+use smtp_proto::session::op::{Greeting, Operation, Quit, SendMail};
+use smtp_proto::session::{envelope, Error as SessionError, Pump, Step, BODY_CHUNK};
+use smtp_proto::Domain;
 use smtp_tests::server::{Received, Server};
 
 const CONNECTIONS: usize = 10;
 const MESSAGES_PER_CONNECTION: usize = 10;
-/// Size of the buffer each read fills (one buffer serves every socket: there is one thread).
-const READ_BUF: usize = 16 * 1024;
 
 fn main() -> Result<(), Box<dyn Error>> {
     let server = Server::start()?;
@@ -84,17 +83,6 @@ pub(crate) struct Message {
     pub(crate) body: Vec<u8>,
 }
 
-impl Message {
-    fn envelope(&self) -> Result<Envelope, InvalidInput> {
-        let from = ReversePath::try_from(self.from.as_str())?;
-        let mut to = Vec::new();
-        for address in &self.to {
-            to.push(Mailbox::try_from(address.as_str())?);
-        }
-        Ok(Envelope::new(from, to))
-    }
-}
-
 /// `per_connection` messages for each of `connections`, each with its own recipient and
 /// content: `plan[connection][message]`.
 pub(crate) fn plan(connections: usize, per_connection: usize) -> Vec<Vec<Message>> {
@@ -137,7 +125,8 @@ pub(crate) struct Summary {
     pub(crate) failures: Vec<(usize, smtp_proto::Error)>,
     /// How many times the loop waited in `Poll::poll` (a busy loop would make this huge).
     pub(crate) polls: u64,
-    /// How many times a socket took less than the core lent and was registered for WRITABLE.
+    /// How many times a socket would not take what the core lent, and its session waited for
+    /// it to be writable.
     pub(crate) write_waits: u64,
     pub(crate) elapsed: Duration,
 }
@@ -160,309 +149,290 @@ impl Summary {
 /// others carry on.
 pub(crate) fn run(addr: SocketAddr, config: &Config, plan: &[Vec<Message>]) -> io::Result<Summary> {
     let started = Instant::now();
+    let mut summary = Summary {
+        sessions: plan.len(),
+        deliveries: Vec::new(),
+        failures: Vec::new(),
+        polls: 0,
+        write_waits: 0,
+        elapsed: Duration::ZERO,
+    };
     let mut poll = Poll::new()?;
+    // One buffer serves every socket (there is one thread), for replies and for body chunks.
+    let mut buf = vec![0; BODY_CHUNK];
     let mut sessions = Vec::new();
     for (index, messages) in plan.iter().enumerate() {
-        let envelopes = messages
-            .iter()
-            .map(Message::envelope)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| io::Error::new(ErrorKind::InvalidInput, e))?;
+        let mut mails = Vec::new();
+        for message in messages {
+            let envelope = envelope(&message.from, &message.to);
+            let envelope = envelope.map_err(|e| io::Error::new(ErrorKind::InvalidInput, e))?;
+            mails.push((envelope, message.body.as_slice()));
+        }
         let mut socket = TcpStream::connect(addr)?;
         socket.set_nodelay(true)?;
-        // Nothing to send before the server's greeting: readable only.
+        // `mio` is edge-triggered: an event only means "try again", so both interests can stay
+        // registered for the whole session.
+        let interest = Interest::READABLE | Interest::WRITABLE;
         poll.registry()
-            .register(&mut socket, Token(index), Interest::READABLE)?;
-        let client = Client::new(config.clone(), Instant::now());
-        sessions.push(Session::new(
-            Token(index),
+            .register(&mut socket, Token(index), interest)?;
+        let conn = Conn {
             socket,
-            client,
-            messages,
-            envelopes,
-        ));
+            client: Client::new(config.clone(), Instant::now()),
+            waiting: None,
+            write_waits: 0,
+        };
+        let mut session = Session {
+            connection: index,
+            conn,
+            call: Call::Greeting(Pump::new(Greeting)),
+            mails: mails.into_iter().enumerate(),
+        };
+        // Up to its first wait: for the greeting.
+        session.resume(&mut buf, &mut summary, Instant::now());
+        sessions.push(session);
     }
 
     let mut events = Events::with_capacity(64);
-    let mut buf = vec![0; READ_BUF];
-    let mut polls = 0;
-    while sessions.iter().any(|s| !s.is_over()) {
-        // Sleep until a socket is ready or the earliest core deadline passes. Every running
-        // session has a deadline (a reply or a write is always awaited), so this never blocks
-        // for ever.
-        let deadline = earliest_deadline(&sessions)?;
+    // Every session that is not over waits for its socket, until a deadline.
+    while let Some(deadline) = sessions.iter().filter_map(Session::deadline).min() {
         let timeout = deadline.saturating_duration_since(Instant::now());
         match poll.poll(&mut events, Some(timeout)) {
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             result => result?,
         }
-        polls += 1;
-
+        summary.polls += 1;
         let now = Instant::now();
+        // A socket is ready: its session tries again (after a spurious event, the socket just
+        // says `WouldBlock` again).
         for event in &events {
-            let session = sessions.get_mut(event.token().0);
-            let Some(session) = session.filter(|s| !s.is_over()) else {
-                continue;
-            };
-            if event.is_readable() || event.is_read_closed() || event.is_error() {
-                session.read(&mut buf, now);
+            if let Some(session) = sessions.get_mut(event.token().0) {
+                session.resume(&mut buf, &mut summary, now);
             }
-            // Writable, or new input that produced bytes to send: let the core run.
-            session.drive(poll.registry(), now)?;
         }
+        // A deadline has passed: trying again reports the timeout.
         for session in &mut sessions {
-            if session.client.poll_timeout().is_some_and(|d| d <= now) {
-                session.client.handle_timeout(now);
-                session.drive(poll.registry(), now)?;
+            if session.deadline().is_some_and(|d| d <= now) {
+                session.resume(&mut buf, &mut summary, now);
             }
         }
     }
 
-    let mut summary = Summary {
-        sessions: sessions.len(),
-        deliveries: Vec::new(),
-        failures: Vec::new(),
-        polls,
-        write_waits: 0,
-        elapsed: started.elapsed(),
-    };
-    for (connection, session) in sessions.into_iter().enumerate() {
-        for (message, report) in session.reports {
-            summary.deliveries.push(Delivery {
-                connection,
-                message,
-                report,
-            });
-        }
-        summary.write_waits += session.write_waits;
-        if let Some(Some(error)) = session.closed {
-            summary.failures.push((connection, error));
-        }
-    }
+    summary.write_waits = sessions.iter().map(|s| s.conn.write_waits).sum();
+    summary.elapsed = started.elapsed();
     Ok(summary)
 }
 
-/// The earliest deadline among the sessions still running.
-fn earliest_deadline(sessions: &[Session<'_>]) -> io::Result<Instant> {
-    let mut earliest: Option<Instant> = None;
-    for session in sessions.iter().filter(|s| !s.is_over()) {
-        let Some(deadline) = session.client.poll_timeout() else {
-            return Err(io::Error::other("a running session waits for nothing"));
-        };
-        earliest = Some(earliest.map_or(deadline, |e| e.min(deadline)));
-    }
-    earliest.ok_or_else(|| io::Error::other("no session is running"))
+/// The call a session is making: one of the core's operations, in its pump.
+enum Call<'a> {
+    /// Waiting for the greeting, and the EHLO the core then sends on its own.
+    Greeting(Pump<Greeting>),
+    /// Sending one message (its index in the session's plan): MAIL, RCPT, DATA or BDAT, body.
+    /// (Boxed: this pump is the largest.)
+    Mail(usize, Box<Pump<SendMail<&'a [u8]>>>),
+    /// QUIT, after the last message.
+    Quit(Pump<Quit>),
+    /// The session is over.
+    Over,
 }
 
-/// The body being handed to the core.
-struct BodyFeed {
-    id: RequestId,
-    /// Which message of the session.
-    message: usize,
-    /// Bytes the core has taken so far.
-    taken: usize,
+/// A [`Step::Write`] or [`Step::Read`] that the socket was not ready for.
+#[derive(Clone, Copy)]
+enum Io {
+    /// Write what the core lends by the deadline; with `look_first` (a body is going out),
+    /// first read any input that has arrived.
+    Write(Instant, bool),
+    /// Read what the server says, by the deadline.
+    Read(Instant),
 }
 
-/// One connection: its socket, its protocol core, and what it sends.
+/// One SMTP session: its connection, its current call, and the messages it has yet to send.
 struct Session<'a> {
-    token: Token,
+    /// Its index in the plan.
+    connection: usize,
+    conn: Conn,
+    call: Call<'a>,
+    /// The messages not sent yet, with their index in the plan.
+    mails: std::iter::Enumerate<std::vec::IntoIter<(Envelope, &'a [u8])>>,
+}
+
+/// A connection: the socket, the protocol core, and the step the socket was not ready for.
+struct Conn {
     socket: TcpStream,
     client: Client,
-    messages: &'a [Message],
-    /// The messages' envelopes, until the session is ready for them.
-    envelopes: Vec<Envelope>,
-    /// The message each queued transaction sends.
-    queued: HashMap<RequestId, usize>,
-    body: Option<BodyFeed>,
-    /// The last write would have blocked: the core still holds bytes for the socket.
-    write_blocked: bool,
-    /// Whether the socket is registered for WRITABLE (as well as READABLE).
-    writable_registered: bool,
-    /// How many times it was registered for WRITABLE.
+    /// What the pump asked for and the socket was not ready for: tried again when it is, or
+    /// reported as a timeout once its deadline has passed. (The pump expects an outcome for
+    /// each step it hands out, so the step is kept here rather than asked for again.)
+    waiting: Option<Io>,
+    /// How many times a write would block.
     write_waits: u64,
-    /// Every message's outcome: its index and its report (or why it was not queued).
-    reports: Vec<(usize, Result<MailReport, UsageError>)>,
-    /// `Event::Closed` arrived, with its error if the session failed.
-    closed: Option<Option<smtp_proto::Error>>,
 }
 
 impl<'a> Session<'a> {
-    fn new(
-        token: Token,
-        socket: TcpStream,
-        client: Client,
-        messages: &'a [Message],
-        envelopes: Vec<Envelope>,
-    ) -> Self {
-        Self {
-            token,
-            socket,
-            client,
-            messages,
-            envelopes,
-            queued: HashMap::new(),
-            body: None,
-            write_blocked: false,
-            writable_registered: false,
-            write_waits: 0,
-            reports: Vec::new(),
-            closed: None,
-        }
+    /// When the session stops waiting for its socket (`None`: it waits for nothing, it is
+    /// over).
+    fn deadline(&self) -> Option<Instant> {
+        self.conn.waiting.map(|io| match io {
+            Io::Write(deadline, _) | Io::Read(deadline) => deadline,
+        })
     }
 
-    fn is_over(&self) -> bool {
-        self.closed.is_some()
-    }
-
-    /// Reads until the socket would block, giving every byte to the core.
-    fn read(&mut self, buf: &mut [u8], now: Instant) {
-        while !self.client.is_closed() {
-            match self.socket.read(buf) {
-                Ok(0) => self.client.handle_eof(now),
-                Ok(n) => self.client.handle_input(&buf[..n], now),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                // Reset or refused: the stream is over (the core says what it was waiting for).
-                Err(_) => self.client.handle_eof(now),
-            }
-        }
-    }
-
-    /// Lets the core run until it waits for the network: handle its events, feed it the body,
-    /// write what it lends. Then register the socket for what the session waits for.
-    fn drive(&mut self, registry: &Registry, now: Instant) -> io::Result<()> {
+    /// Makes the session's calls, one after the other, until the socket is not ready for what
+    /// the current one asks, or the session is over. What becomes of each message, and of the
+    /// session, goes to `summary`.
+    fn resume(&mut self, buf: &mut [u8], summary: &mut Summary, now: Instant) {
         loop {
-            self.handle_events();
-            let fed = self.feed_body();
-            let wrote = self.write(now);
-            if !fed && !wrote {
-                break;
+            // Run the current call. Once it is done: its error, and whether the session is over.
+            let (error, close) = match &mut self.call {
+                Call::Greeting(pump) => {
+                    let Some((result, close)) = self.conn.pump(pump, buf, now) else {
+                        return;
+                    };
+                    (result.err(), close)
+                }
+                Call::Mail(message, pump) => {
+                    let message = *message;
+                    let Some((result, close)) = self.conn.pump(pump, buf, now) else {
+                        return;
+                    };
+                    let report = match result {
+                        // Accepted or refused by the server: the report says which.
+                        Ok(report) => Ok(report),
+                        // The core would not queue it (say, it needs an extension the server
+                        // lacks): the other messages still go.
+                        Err(SessionError::Usage(e)) => Err(e),
+                        Err(e) => return self.end(Some(e), summary, now),
+                    };
+                    summary.deliveries.push(Delivery {
+                        connection: self.connection,
+                        message,
+                        report,
+                    });
+                    (None, close)
+                }
+                Call::Quit(pump) => {
+                    let Some((result, _)) = self.conn.pump(pump, buf, now) else {
+                        return;
+                    };
+                    (result.err(), true)
+                }
+                Call::Over => return,
+            };
+            if error.is_some() || close {
+                return self.end(error, summary, now);
             }
+            // The next message, else QUIT.
+            self.call = match self.mails.next() {
+                Some((index, (envelope, body))) => {
+                    Call::Mail(index, Box::new(Pump::new(SendMail::new(envelope, body))))
+                }
+                None => Call::Quit(Pump::new(Quit)),
+            };
         }
-        self.update_interest(registry)
     }
 
-    fn handle_events(&mut self) {
-        while let Some(event) = self.client.poll_event() {
-            match event {
-                Event::Ready => self.queue_messages(),
-                Event::BodyWanted(id) => {
-                    if let Some(&message) = self.queued.get(&id) {
-                        self.body = Some(BodyFeed {
-                            id,
-                            message,
-                            taken: 0,
-                        });
+    /// Ends the session, and notes why in `summary`, in the core's terms: the pump's `error` is
+    /// one of the core's, or the socket's own (a refused connection, say), which for the core
+    /// is the end of the stream while it waits for something. With no `error`, a call may
+    /// still have succeeded just as the session ended (its reply came with the trouble): the
+    /// cause is among the core's events.
+    fn end(&mut self, error: Option<SessionError>, summary: &mut Summary, now: Instant) {
+        let failure = match error {
+            Some(SessionError::Smtp(error)) => Some(error),
+            _ => {
+                // Nothing happens if the core has closed already.
+                self.conn.client.handle_eof(now);
+                let mut events = std::iter::from_fn(|| self.conn.client.poll_event());
+                events.find_map(|event| match event {
+                    Event::Closed(error) => error,
+                    _ => None,
+                })
+            }
+        };
+        summary
+            .failures
+            .extend(failure.map(|error| (self.connection, error)));
+        // Close the connection now (an error just means the socket is gone already).
+        let _ = self.conn.socket.shutdown(Shutdown::Both);
+        self.call = Call::Over;
+    }
+}
+
+impl Conn {
+    /// Runs `pump` until its call is done (`Some`: the result, and whether the session is over
+    /// too), or until the socket is not ready for what it asks (`None`; `waiting` says what).
+    fn pump<O>(
+        &mut self,
+        pump: &mut Pump<O>,
+        buf: &mut [u8],
+        now: Instant,
+    ) -> Option<(Result<O::Output, SessionError>, bool)>
+    where
+        O: Operation,
+        O::Body: Read,
+    {
+        loop {
+            // The step still waiting for the socket, else the pump's next one.
+            let io = match self.waiting.take() {
+                Some(io) => io,
+                None => match pump.next(&mut self.client, &mut None, now) {
+                    Step::Body { id, max } => {
+                        let buf = &mut buf[..max.min(BODY_CHUNK)];
+                        let read = pump.body(id).map_or(Ok(0), |body| body.read(buf));
+                        pump.body_read(&mut self.client, id, read.map(|n| &buf[..n]));
+                        continue;
+                    }
+                    Step::Write {
+                        deadline,
+                        look_first,
+                    } => Io::Write(deadline, look_first),
+                    Step::Read { deadline } => Io::Read(deadline),
+                    // Only after STARTTLS, which the demo's settings never send.
+                    Step::Handshake { .. } => {
+                        pump.fail(io::Error::other("no TLS in this demo").into());
+                        continue;
+                    }
+                    Step::Done { result, close } => return Some((result, close)),
+                },
+            };
+            // Do it, and report the outcome. `WouldBlock` means: wait until the socket is ready,
+            // unless the deadline has passed; then it goes to the pump, which takes it for the
+            // timeout (as `std` sockets report one).
+            match io {
+                Io::Write(deadline, look_first) => {
+                    // While a body goes out, a reply that comes before its end (a refusal) is
+                    // heard now, not taken later for the answer to the end of the data.
+                    if look_first {
+                        match self.socket.read(buf) {
+                            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                            read => {
+                                pump.read(&mut self.client, read.map(|n| &buf[..n]), now);
+                                continue;
+                            }
+                        }
+                    }
+                    // A partial write is normal: the core keeps the rest for the next step.
+                    let bytes = self.client.poll_transmit(now).unwrap_or_default();
+                    match self.socket.write(bytes) {
+                        Err(e) if e.kind() == ErrorKind::WouldBlock && now < deadline => {
+                            self.write_waits += 1;
+                        }
+                        written => {
+                            pump.wrote(&mut self.client, written, now);
+                            continue;
+                        }
                     }
                 }
-                Event::MailDone(report) => {
-                    if let Some(message) = self.queued.remove(&report.id) {
-                        self.reports.push((message, Ok(report)));
+                Io::Read(deadline) => match self.socket.read(buf) {
+                    Err(e) if e.kind() == ErrorKind::WouldBlock && now < deadline => {}
+                    read => {
+                        pump.read(&mut self.client, read.map(|n| &buf[..n]), now);
+                        continue;
                     }
-                }
-                Event::Closed(error) => self.closed = Some(error),
-                // No TLS, AUTH or single commands in this demo.
-                _ => {}
+                },
             }
+            self.waiting = Some(io);
+            return None;
         }
-    }
-
-    /// Queues every message at once, then QUIT: the core runs them in order, pipelined when the
-    /// server offers PIPELINING, and sends QUIT after the last.
-    fn queue_messages(&mut self) {
-        for (index, envelope) in std::mem::take(&mut self.envelopes).into_iter().enumerate() {
-            match self.client.send_mail(envelope) {
-                Ok(id) => {
-                    self.queued.insert(id, index);
-                }
-                Err(e) => self.reports.push((index, Err(e))),
-            }
-        }
-        self.client.quit();
-    }
-
-    /// Gives the core as much of the current body as it has room for, and ends the body once
-    /// all of it is taken. Returns whether anything changed.
-    fn feed_body(&mut self) -> bool {
-        let Some(feed) = &mut self.body else {
-            return false;
-        };
-        let Some(mut writer) = self.client.body(feed.id) else {
-            // The transaction ended early (the server refused it): nothing more to feed.
-            self.body = None;
-            return true;
-        };
-        let rest = &self.messages[feed.message].body[feed.taken..];
-        match writer.write(rest) {
-            // No room: the queued bytes must go out first.
-            Ok(0) if !rest.is_empty() => return false,
-            Ok(n) => feed.taken += n,
-            // The core ends the session; `Event::Closed` reports it.
-            Err(_) => {
-                self.body = None;
-                return true;
-            }
-        }
-        if feed.taken == self.messages[feed.message].body.len() {
-            // All taken: end the body now, so that the terminator (and, with PIPELINING, the
-            // next transaction) leaves in the same write as the last bytes. An error ends the
-            // session, and `Event::Closed` reports it.
-            let _ = writer.finish();
-            self.body = None;
-        }
-        true
-    }
-
-    /// Writes what the core lends until it has nothing more or the socket would block.
-    /// Returns whether anything changed.
-    fn write(&mut self, now: Instant) -> bool {
-        self.write_blocked = false;
-        let mut progressed = false;
-        while let Some(bytes) = self.client.poll_transmit(now) {
-            match self.socket.write(bytes) {
-                Ok(0) => {
-                    self.client.handle_eof(now);
-                    return true;
-                }
-                Ok(n) => {
-                    // Partial writes are normal: the core keeps the rest for the next round.
-                    self.client.handle_written(n, now);
-                    progressed = true;
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    self.write_blocked = true;
-                    break;
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                // The peer went away. (An adapter would first read its last words, often a
-                // 421 saying why.)
-                Err(_) => {
-                    self.client.handle_eof(now);
-                    return true;
-                }
-            }
-        }
-        progressed
-    }
-
-    /// READABLE always; WRITABLE only while the core holds bytes the socket would not take.
-    /// A session that is over leaves the poll (the loop sends it no more events).
-    fn update_interest(&mut self, registry: &Registry) -> io::Result<()> {
-        if self.is_over() {
-            return registry.deregister(&mut self.socket);
-        }
-        if self.write_blocked == self.writable_registered {
-            return Ok(());
-        }
-        let interest = if self.write_blocked {
-            self.write_waits += 1;
-            Interest::READABLE | Interest::WRITABLE
-        } else {
-            Interest::READABLE
-        };
-        registry.reregister(&mut self.socket, self.token, interest)?;
-        self.writable_registered = self.write_blocked;
-        Ok(())
     }
 }
 

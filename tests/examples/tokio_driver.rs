@@ -5,37 +5,33 @@
 //! ```
 //!
 //! `smtp_proto::Client` does no I/O and reads no clock, so any runtime can drive it. Here one
-//! async function per connection does it with tokio's `TcpStream` on a current-thread runtime:
+//! async function per connection does it with tokio's `TcpStream` on a current-thread runtime.
+//! The session's calls are the core's operations (`smtp_proto::session::op`): `Greeting`, one
+//! `SendMail` per message, `Quit`. Each runs in a `Pump`, which says what to do next (a
+//! `Step`); `run_op` does it on the socket and reports the outcome back:
 //!
-//! 1. handle the core's events (`poll_event`): queue the messages once it is ready, note which
-//!    body it wants, collect each transaction's `MailReport`;
-//! 2. hand it as much of the wanted body as it has room for;
-//! 3. `tokio::select!` between the socket becoming writable (only while the core has bytes to
-//!    send: `wants_write`), the socket becoming readable, and the core's own deadline
-//!    (`poll_timeout`, slept on with `tokio::time::sleep_until`), and feed back what happened:
-//!    `handle_written`, `handle_input` / `handle_eof`, or `handle_timeout`.
+//! - `Step::Body`: read the next chunk of the message (here, from memory);
+//! - `Step::Write` / `Step::Read`: wait until the socket is ready (tokio's `async_io`) and write
+//!   what the core lends / read what the server says, both bounded by the step's deadline
+//!   (`tokio::time::timeout_at`); a deadline that passes is reported as a `TimedOut` error.
 //!
 //! The demo starts the in-process test server of the `smtp-tests` crate on 127.0.0.1 and sends
 //! 5 messages over one connection while a second connection sends 3 more at the same time, then
 //! checks that the server received exactly those messages (sender, recipients, content). It exits
 //! with a non-zero status otherwise.
 
-use std::collections::HashMap;
 use std::error::Error;
-use std::io::{self, ErrorKind};
+use std::io::{self, ErrorKind, Read};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use smtp_proto::client::{
-    Client, Config, Envelope, Event, MailOutcome, MailReport, RequestId, Timeouts,
-};
-use smtp_proto::error::InvalidInput;
-use smtp_proto::{Domain, Mailbox, ReversePath};
+use smtp_proto::client::{Client, Config, MailOutcome, MailReport, Timeouts};
+use smtp_proto::session::op::{Greeting, Operation, Quit, SendMail};
+use smtp_proto::session::{envelope, Error as SessionError, Pump, Step, BODY_CHUNK};
+use smtp_proto::Domain;
 use smtp_tests::server::{Received, Server};
+use tokio::io::Interest;
 use tokio::net::TcpStream;
-
-/// Size of the buffer each read fills.
-const READ_BUF: usize = 16 * 1024;
 
 fn main() -> Result<(), Box<dyn Error>> {
     let server = Server::start()?;
@@ -72,17 +68,6 @@ pub(crate) struct Message {
     pub(crate) from: String,
     pub(crate) to: Vec<String>,
     pub(crate) body: Vec<u8>,
-}
-
-impl Message {
-    fn envelope(&self) -> Result<Envelope, InvalidInput> {
-        let from = ReversePath::try_from(self.from.as_str())?;
-        let mut to = Vec::new();
-        for address in &self.to {
-            to.push(Mailbox::try_from(address.as_str())?);
-        }
-        Ok(Envelope::new(from, to))
-    }
 }
 
 /// `count` messages for connection `connection`, each with its own recipient and content.
@@ -148,10 +133,11 @@ async fn session(
     config: Config,
     messages: Vec<Message>,
 ) -> io::Result<Vec<(usize, MailReport)>> {
-    let mut envelopes = Vec::new();
+    let mut mails = Vec::new();
     for message in &messages {
-        let envelope = message.envelope();
-        envelopes.push(envelope.map_err(|e| io::Error::new(ErrorKind::InvalidInput, e))?);
+        let envelope = envelope(&message.from, &message.to);
+        let envelope = envelope.map_err(|e| io::Error::new(ErrorKind::InvalidInput, e))?;
+        mails.push(SendMail::new(envelope, message.body.as_slice()));
     }
     // The core's first deadline (the greeting's) bounds the connect as well.
     let connect = TcpStream::connect(addr);
@@ -159,99 +145,79 @@ async fn session(
     socket.set_nodelay(true)?;
     let mut client = Client::new(config, Instant::now());
 
-    let mut buf = vec![0; READ_BUF];
-    let mut queued: HashMap<RequestId, usize> = HashMap::new();
-    // The body the core wants: its request, its message, and how many bytes it took so far.
-    let mut body: Option<(RequestId, usize, usize)> = None;
+    run_op(&mut client, &socket, Greeting).await?;
     let mut reports = Vec::new();
-    loop {
-        // 1. Events.
-        while let Some(event) = client.poll_event() {
-            match event {
-                Event::Ready => {
-                    // Queue everything, then QUIT: the core runs them in order, pipelined when
-                    // the server offers PIPELINING.
-                    for (index, envelope) in std::mem::take(&mut envelopes).into_iter().enumerate()
-                    {
-                        let id = client.send_mail(envelope).map_err(io::Error::other)?;
-                        queued.insert(id, index);
-                    }
-                    client.quit();
-                }
-                Event::BodyWanted(id) => body = queued.get(&id).map(|&m| (id, m, 0)),
-                Event::MailDone(report) => {
-                    if let Some(message) = queued.remove(&report.id) {
-                        reports.push((message, report));
-                    }
-                }
-                Event::Closed(None) => return Ok(reports),
-                Event::Closed(Some(error)) => return Err(io::Error::other(error)),
-                // No TLS, AUTH or single commands in this demo.
-                _ => {}
-            }
-        }
+    for (index, mail) in mails.into_iter().enumerate() {
+        // Accepted or refused by the server: the report says which.
+        reports.push((index, run_op(&mut client, &socket, mail).await?));
+    }
+    run_op(&mut client, &socket, Quit).await?;
+    Ok(reports)
+}
 
-        // 2. The body: as much as the core has room for; the end once all of it is taken.
-        if let Some((id, message, taken)) = &mut body {
-            let bytes = &messages[*message].body;
-            match client.body(*id) {
-                // The transaction ended early (the server refused it).
-                None => body = None,
-                Some(mut writer) => match writer.write(&bytes[*taken..]) {
-                    Ok(n) => {
-                        *taken += n;
-                        if *taken == bytes.len() {
-                            // An error ends the session, and `Event::Closed` reports it.
-                            let _ = writer.finish();
-                            body = None;
+/// Runs the call `op` to completion on `socket`: the pump says what to do, this does it.
+async fn run_op<O>(client: &mut Client, socket: &TcpStream, op: O) -> io::Result<O::Output>
+where
+    O: Operation,
+    O::Body: Read,
+{
+    let mut pump = Pump::new(op);
+    let mut buf = vec![0; BODY_CHUNK];
+    loop {
+        match pump.next(client, &mut None, Instant::now()) {
+            Step::Body { id, max } => {
+                let buf = &mut buf[..max.min(BODY_CHUNK)];
+                let read = pump.body(id).map_or(Ok(0), |body| body.read(buf));
+                pump.body_read(client, id, read.map(|n| &buf[..n]));
+            }
+            Step::Write {
+                deadline,
+                look_first,
+            } => {
+                // While a body goes out, a reply that has already come (a refusal) is heard
+                // first, not taken later for the answer to the end of the data.
+                if look_first {
+                    match socket.try_read(&mut buf) {
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                        read => {
+                            pump.read(client, read.map(|n| &buf[..n]), Instant::now());
+                            continue;
                         }
                     }
-                    // The core ended the session: `Event::Closed` reports it.
-                    Err(_) => body = None,
-                },
-            }
-        }
-
-        // 3. Wait for the socket or the core's deadline, and tell the core what happened.
-        // Asking starts no timer: `poll_transmit` does, when the bytes are taken.
-        let sending = client.wants_write();
-        // While bytes wait to be written the write-progress timer starts only when they are
-        // handed out, so there may be no deadline yet; otherwise a running session has one.
-        let deadline = client.poll_timeout();
-        if deadline.is_none() && !sending {
-            return Err(io::Error::other("the session waits for nothing"));
-        }
-        let far = Instant::now() + Duration::from_secs(3600);
-        tokio::select! {
-            ready = socket.writable(), if sending => {
-                ready?;
+                }
+                // A partial write is normal: the core keeps the rest for the next step.
                 let bytes = client.poll_transmit(Instant::now()).unwrap_or_default();
-                match socket.try_write(bytes) {
-                    // Partial writes are normal: the core keeps the rest for the next round.
-                    Ok(n) => client.handle_written(n, Instant::now()),
-                    Err(e) if is_retry(&e) => {}
-                    Err(_) => client.handle_eof(Instant::now()),
-                }
+                let write = socket.async_io(Interest::WRITABLE, || socket.try_write(bytes));
+                let written = by(deadline, write).await;
+                pump.wrote(client, written, Instant::now());
             }
-            ready = socket.readable() => {
-                ready?;
-                match socket.try_read(&mut buf) {
-                    Ok(0) => client.handle_eof(Instant::now()),
-                    Ok(n) => client.handle_input(&buf[..n], Instant::now()),
-                    Err(e) if is_retry(&e) => {}
-                    Err(_) => client.handle_eof(Instant::now()),
-                }
+            Step::Read { deadline } => {
+                let read = socket.async_io(Interest::READABLE, || socket.try_read(&mut buf));
+                let read = by(deadline, read).await;
+                pump.read(client, read.map(|n| &buf[..n]), Instant::now());
             }
-            () = tokio::time::sleep_until(deadline.unwrap_or(far).into()), if deadline.is_some() => {
-                client.handle_timeout(Instant::now());
+            // Only after STARTTLS, which the demo's settings never send.
+            Step::Handshake { .. } => pump.fail(io::Error::other("no TLS in this demo").into()),
+            // The socket is closed when the session ends (`session` returns).
+            Step::Done { result, .. } => {
+                return result.map_err(|e| match e {
+                    SessionError::Io(e) => e,
+                    // The core's own error (a timeout, say), to be downcast by the caller.
+                    SessionError::Smtp(e) => io::Error::other(e),
+                    e => io::Error::other(e),
+                });
             }
         }
     }
 }
 
-/// Readiness was spurious, or a signal interrupted the call: wait again.
-fn is_retry(e: &io::Error) -> bool {
-    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted)
+/// `io`, or an error of kind `TimedOut` once `deadline` has passed: how the pump is told.
+async fn by(
+    deadline: Instant,
+    io: impl std::future::Future<Output = io::Result<usize>>,
+) -> io::Result<usize> {
+    let result = tokio::time::timeout_at(deadline.into(), io).await;
+    result.unwrap_or_else(|_| Err(ErrorKind::TimedOut.into()))
 }
 
 /// Checks the server's side against the plan and the reports: every message has a report, and
