@@ -408,14 +408,15 @@ impl SmtpClient {
                         let bytes = client.poll_transmit(Instant::now()).unwrap_or_default();
                         session.io.write(bytes)
                     });
-                    pump.wrote(client, written, Instant::now());
+                    pump.wrote(client, written.map_err(expired), Instant::now());
                 }
                 Step::Read { deadline } => {
                     let buf = &mut self.read_buf;
                     let read = session
                         .io
                         .set_deadline(deadline)
-                        .and_then(|()| session.io.read(buf));
+                        .and_then(|()| session.io.read(buf))
+                        .map_err(expired);
                     pump.read(
                         client,
                         read.map(|n| buf.get(..n).unwrap_or_default()),
@@ -444,6 +445,15 @@ impl SmtpClient {
                 }
             }
         }
+    }
+}
+
+/// A blocking socket whose timeout ran out says `WouldBlock`: to the pump, the deadline passed.
+fn expired(e: std::io::Error) -> std::io::Error {
+    if e.kind() == ErrorKind::WouldBlock {
+        ErrorKind::TimedOut.into()
+    } else {
+        e
     }
 }
 

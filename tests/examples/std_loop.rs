@@ -10,7 +10,7 @@
 //!
 //! - a step's deadline becomes the socket's read or write timeout, the time left and at least
 //!   1 ms (std refuses a zero timeout); a read or write that times out fails with `WouldBlock`
-//!   or `TimedOut`, which the pump takes as the deadline passing;
+//!   or `TimedOut`, reported to the pump as `TimedOut`: the deadline passed;
 //! - "look first" (before each write of a body) is a read in non-blocking mode: `WouldBlock`
 //!   means nothing has arrived;
 //! - no TLS here: a STARTTLS `220` ends the call with an error.
@@ -100,7 +100,8 @@ impl Session {
                 }
                 Step::Read { deadline } => {
                     let read = wait_until(deadline, |t| socket.set_read_timeout(t))
-                        .and_then(|()| socket.read(read_buf));
+                        .and_then(|()| socket.read(read_buf))
+                        .map_err(expired);
                     let read = read.map(|n| read_buf.get(..n).unwrap_or_default());
                     pump.read(client, read, Instant::now());
                 }
@@ -129,6 +130,16 @@ fn wait_until(
         return Err(ErrorKind::TimedOut.into());
     }
     set(Some(left.max(Duration::from_millis(1))))
+}
+
+/// A socket timeout that ran out says `WouldBlock` (or `TimedOut`): to the pump, the deadline
+/// passed (`WouldBlock` would mean "not ready, ask again").
+fn expired(e: io::Error) -> io::Error {
+    if e.kind() == ErrorKind::WouldBlock {
+        ErrorKind::TimedOut.into()
+    } else {
+        e
+    }
 }
 
 /// A read that does not wait: `None` when nothing has arrived.

@@ -18,9 +18,14 @@
 //! | [`Step::Handshake`] | reads what has already arrived without waiting and hands it to [`Pump::before_handshake`]; when that says so, does the TLS handshake by `deadline` | [`Pump::handshake`] |
 //! | [`Step::Done`] | returns the result, and closes the transport when `close` says so | — |
 //!
-//! A deadline that passes is reported as an error of kind [`io::ErrorKind::TimedOut`] (or
-//! `WouldBlock`, as `std` sockets give it); any failure of the adapter's own (a TLS error) with
-//! [`Pump::fail`], which ends the call and the session.
+//! A deadline that passes is reported as an error of kind [`io::ErrorKind::TimedOut`] (a
+//! blocking `std` socket whose timeout ran out says `WouldBlock`: report it as `TimedOut`); an
+//! error of kind `WouldBlock` means "not ready, nothing happened" (a non-blocking socket), and
+//! `Interrupted` the same: ask [`Pump::next`] again, which repeats the step until it is done or
+//! its deadline has passed. Asked again before an outcome was reported, `next` gives the same
+//! step, so a readiness loop can drop a step on `WouldBlock` and ask for it again when the
+//! socket is ready. Any failure of the adapter's own (a TLS error) goes to [`Pump::fail`],
+//! which ends the call and the session.
 //!
 //! ```
 //! use std::io::Read;
@@ -75,6 +80,8 @@ use crate::client::{Client, Event, RequestId};
 
 /// The most body bytes a [`Step::Body`] asks for at once.
 pub const BODY_CHUNK: usize = 64 * 1024;
+/// The least room worth a [`Step::Body`] while bytes wait to be written.
+const MIN_BODY_STEP: usize = 4 * 1024;
 /// A good size for the buffer replies are read into.
 pub const READ_CHUNK: usize = 16 * 1024;
 /// How long to wait for the server's last words after a write failed because it went away
@@ -144,6 +151,8 @@ pub struct Pump<O: Operation> {
     draining: Option<Instant>,
     /// The adapter failed: the call ends with this (unless it had already completed).
     failure: Option<Error>,
+    /// A [`Step::Handshake`] was asked for and not reported yet: asked again, it is repeated.
+    handshake: Option<Instant>,
 }
 
 impl<O: Operation> std::fmt::Debug for Pump<O> {
@@ -166,7 +175,13 @@ impl<O: Operation> Pump<O> {
             reading_ahead: false,
             draining: None,
             failure: None,
+            handshake: None,
         }
+    }
+
+    /// The operation being run (e.g. to read what a batch has done so far).
+    pub fn op_mut(&mut self) -> &mut O {
+        &mut self.op
     }
 
     /// What to do next. Transcript lines go to `sink` (see [`Client::set_transcript`]).
@@ -198,6 +213,10 @@ impl<O: Operation> Pump<O> {
                             close: false,
                         };
                     }
+                }
+                Phase::Run if self.handshake.is_some() => {
+                    let deadline = self.handshake.unwrap_or(now);
+                    return Step::Handshake { deadline };
                 }
                 Phase::Run => {
                     if let Some(step) = self.run(client, sink, now) {
@@ -245,6 +264,7 @@ impl<O: Operation> Pump<O> {
                 Event::UpgradeTls => {
                     let command = client.config().timeouts.command;
                     let deadline = client.poll_timeout().unwrap_or(now + command);
+                    self.handshake = Some(deadline);
                     return Some(Step::Handshake { deadline });
                 }
                 // Everything the call waited for may already have happened (the last
@@ -278,9 +298,12 @@ impl<O: Operation> Pump<O> {
             return None;
         }
         if let Some(id) = self.feeding {
+            let waiting = client.wants_write();
             match client.body(id) {
                 None => self.feeding = None,
-                Some(writer) if writer.room() > 0 => {
+                // A sliver of room while bytes wait to be written: write first, so that the
+                // body is read in pieces worth a step.
+                Some(writer) if writer.room() >= MIN_BODY_STEP || writer.room() > 0 && !waiting => {
                     let max = writer.room().min(BODY_CHUNK);
                     return Some(Step::Body { id, max });
                 }
@@ -374,8 +397,10 @@ impl<O: Operation> Pump<O> {
         match written {
             Ok(0) => self.fail(Error::Io(ErrorKind::WriteZero.into())),
             Ok(n) => client.handle_written(n, now),
-            Err(e) if is_timeout(&e) => client.handle_timeout(now),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::TimedOut => client.handle_timeout(now),
+            // Not ready, nothing happened: the next step says what to do (the same write, or
+            // the deadline's end once it has passed).
+            Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => {}
             // The server went away: what it said last (often the reason) is read briefly.
             Err(e) if is_disconnect(&e) => self.draining = Some(now + DRAIN_AFTER_WRITE_FAILURE),
             Err(e) => self.fail(Error::Io(e)),
@@ -388,7 +413,7 @@ impl<O: Operation> Pump<O> {
         if self.draining.is_some() {
             match read {
                 Ok(bytes) if !bytes.is_empty() => client.handle_input(bytes, now),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => {}
                 _ => {
                     self.draining = None;
                     client.handle_eof(now);
@@ -399,8 +424,8 @@ impl<O: Operation> Pump<O> {
         match read {
             Ok([]) => client.handle_eof(now),
             Ok(bytes) => client.handle_input(bytes, now),
-            Err(e) if is_timeout(&e) => client.handle_timeout(now),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::TimedOut => client.handle_timeout(now),
+            Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => {}
             Err(e) if is_disconnect(&e) => client.handle_eof(now),
             Err(e) => self.fail(Error::Io(e)),
         }
@@ -419,6 +444,7 @@ impl<O: Operation> Pump<O> {
     ) -> bool {
         match pending {
             Some(Ok(bytes)) if !bytes.is_empty() => {
+                self.handshake = None;
                 client.handle_input(bytes, now);
                 false
             }
@@ -429,6 +455,7 @@ impl<O: Operation> Pump<O> {
     /// How a [`Step::Handshake`] ended: `Ok(true)` established, `Ok(false)` the deadline
     /// passed, `Err` the TLS layer's error.
     pub fn handshake(&mut self, client: &mut Client, outcome: Result<bool>, now: Instant) {
+        self.handshake = None;
         match outcome {
             Ok(true) => client.handle_tls_established(now),
             Ok(false) => {
@@ -456,11 +483,6 @@ fn flush_transcript(client: &mut Client, sink: &mut Option<TranscriptSink>) {
             sink(&entry);
         }
     }
-}
-
-/// A wait that ran out: `std` sockets report it as `WouldBlock` or `TimedOut`.
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }
 
 /// The peer went away.
