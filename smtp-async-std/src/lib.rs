@@ -63,8 +63,7 @@
 //!
 //! `examples/async_std_http_proxy.rs` is a complete program: it opens an HTTP CONNECT tunnel by
 //! hand on an async-std stream and sends a message over it with `connect_stream` (`cargo run -p
-//! smtp-async-std --example async_std_http_proxy`, against a fake proxy on loopback that it starts
-//! itself).
+//! smtp-async-std --example async_std_http_proxy -- PROXY HOST:PORT SERVER_NAME`).
 //!
 //! ## Feature flags
 //!

@@ -59,7 +59,7 @@
 //!
 //! `examples/blocking_http_proxy.rs` is a complete program: it opens an HTTP CONNECT tunnel by hand
 //! and sends a message over it with `connect_stream` (`cargo run -p smtp-blocking --example
-//! blocking_http_proxy`, against a fake proxy on loopback that it starts itself).
+//! blocking_http_proxy -- PROXY HOST:PORT SERVER_NAME`).
 //!
 //! A stream type of your own implements [`Connection`]; see its docs for what a stream that
 //! cannot time out should do.

@@ -35,21 +35,42 @@ fn a_step_asked_for_again_is_the_same_and_would_block_is_not_a_timeout() {
     // Not ready, again and again: the same step, nothing lost.
     for _ in 0..3 {
         greeting.read(&mut client, would_block(), t0);
-        assert!(matches!(greeting.next(&mut client, &mut sink, t0), Step::Read { .. }));
+        assert!(matches!(
+            greeting.next(&mut client, &mut sink, t0),
+            Step::Read { .. }
+        ));
     }
     greeting.read(&mut client, Ok(b"220 mx ESMTP\r\n"), t0);
     assert!(matches!(
         greeting.next(&mut client, &mut sink, t0),
-        Step::Done { result: Ok(_), close: false }
+        Step::Done {
+            result: Ok(_),
+            close: false
+        }
     ));
 
     let mut noop = Pump::new(Command::new(Request::Noop));
     let first = noop.next(&mut client, &mut sink, t0);
-    assert!(matches!(first, Step::Write { look_first: false, .. }), "{first:?}");
+    assert!(
+        matches!(
+            first,
+            Step::Write {
+                look_first: false,
+                ..
+            }
+        ),
+        "{first:?}"
+    );
     // Asked again before the write was reported: the same write.
-    assert!(matches!(noop.next(&mut client, &mut sink, t0), Step::Write { .. }));
+    assert!(matches!(
+        noop.next(&mut client, &mut sink, t0),
+        Step::Write { .. }
+    ));
     noop.wrote(&mut client, Err(ErrorKind::WouldBlock.into()), t0);
-    assert!(matches!(noop.next(&mut client, &mut sink, t0), Step::Write { .. }));
+    assert!(matches!(
+        noop.next(&mut client, &mut sink, t0),
+        Step::Write { .. }
+    ));
     noop.wrote(&mut client, Ok(6), t0);
     let t1 = t0 + Duration::from_secs(1);
     let Step::Read { deadline } = noop.next(&mut client, &mut sink, t1) else {

@@ -101,7 +101,7 @@
 //!
 //! `examples/smol_http_proxy.rs` is a complete program: it opens an HTTP CONNECT tunnel by hand on
 //! smol's sockets and sends a message over it with `connect_stream` (`cargo run -p smtp-smol
-//! --example smol_http_proxy`, against a fake proxy on loopback that it starts itself).
+//! --example smol_http_proxy -- PROXY HOST:PORT SERVER_NAME`).
 //!
 //! ## Cancellation
 //!

@@ -20,12 +20,15 @@ use smtp_tests::server::{
     localhost_acceptor, trusting_connector, Action, Server, SessionLog, Trigger,
 };
 
+#[allow(dead_code)]
 #[path = "../../smtp-blocking/examples/blocking_http_proxy.rs"]
 mod blocking_http_proxy;
 
+#[allow(dead_code)]
 #[path = "../../smtp-smol/examples/smol_http_proxy.rs"]
 mod smol_http_proxy;
 
+#[allow(dead_code)]
 #[path = "../../smtp-async-std/examples/async_std_http_proxy.rs"]
 mod async_std_http_proxy;
 
@@ -621,20 +624,28 @@ async_tests! {
 
 // ------------------------------------------------------------------ the crates' examples
 
-/// `cargo run -p smtp-blocking --example blocking_http_proxy`: a tunnel opened by hand, a session over it.
+/// Each adapter's `examples/<adapter>_http_proxy.rs`, through this file's proxy to a test
+/// server: the tunnel opened by hand, the session run over it, the message delivered.
 #[test]
-fn blocking_http_proxy_example_runs() {
-    blocking_http_proxy::main().expect("the example sends its message through the proxy");
-}
-
-/// `cargo run -p smtp-smol --example smol_http_proxy`.
-#[test]
-fn smol_http_proxy_example_runs() {
-    smol_http_proxy::main().expect("the example sends its message through the proxy");
-}
-
-/// `cargo run -p smtp-async-std --example async_std_http_proxy`.
-#[test]
-fn async_std_http_proxy_example_runs() {
-    async_std_http_proxy::main().expect("the example sends its message through the proxy");
+fn the_http_proxy_examples_send_through_a_tunnel() {
+    type SendThrough = fn(&str, &str, &str) -> Result<(), smtp_blocking::Error>;
+    let examples: [(&str, SendThrough); 3] = [
+        ("blocking", blocking_http_proxy::send_through),
+        ("smol", smol_http_proxy::send_through),
+        ("async-std", async_std_http_proxy::send_through),
+    ];
+    for (name, send_through) in examples {
+        let server = Server::start().expect("server");
+        let proxy = Proxy::start();
+        let target = server.addr().to_string();
+        send_through(&proxy.addr.to_string(), &target, "mx.test")
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let log = finished(&server);
+        assert_eq!(proxy.targets(), [target], "{name}");
+        assert_eq!(log.messages.len(), 1, "{name}: {log:?}");
+        assert_eq!(
+            log.messages[0].data,
+            b"Subject: hi\r\n\r\nSent through a proxy.\r\n"
+        );
+    }
 }
