@@ -61,9 +61,9 @@
 //! certificate is verified against the `server_name` you pass; the peer counts as remote for
 //! AUTH over plaintext. Details in [`smtp_smol`]'s "Bring your own stream".
 //!
-//! `examples/async_std_http_proxy.rs` is a complete program: it opens an HTTP CONNECT tunnel by
-//! hand on an async-std stream and sends a message over it with `connect_stream` (`cargo run -p
-//! smtp-async-std --example async_std_http_proxy -- PROXY HOST:PORT SERVER_NAME`).
+//! `smtp-smol`'s `examples/smol_http_proxy.rs` shows a tunnel opened by hand and a session run
+//! over it; with async-std, open the tunnel on an [`async_std::net::TcpStream`] instead, the
+//! rest is the same.
 //!
 //! ## Feature flags
 //!

@@ -335,17 +335,9 @@ impl SmtpClient {
             let upgraded = io.upgrade(&self.connector()?, server_name, Instant::now() + limit);
             upgraded.map_err(|e| handshake_error(e, limit))?;
         }
-        let (transcript, now) = (self.sink.is_some(), Instant::now());
-        let session = Session::new(
-            &self.opts.settings,
-            io,
-            server_name,
-            peer,
-            fqdn(),
-            transcript,
-            now,
-        );
-        self.session = Some(session);
+        let transcript = self.sink.is_some();
+        let config = self.opts.settings.session_config(peer, fqdn(), transcript);
+        self.session = Some(Session::new(config, io, server_name, Instant::now()));
         self.run(smtp_proto::session::op::Greeting)
     }
 

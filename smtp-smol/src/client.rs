@@ -299,17 +299,9 @@ impl<R: Runtime> GenericSmtpClient<R> {
             local_ip: opened.local,
             loopback: opened.loopback,
         };
-        let (transcript, now) = (self.sink.is_some(), Instant::now());
-        let session = Session::new(
-            &self.opts.settings,
-            io,
-            server_name,
-            peer,
-            fqdn(),
-            transcript,
-            now,
-        );
-        self.session = Some(session);
+        let transcript = self.sink.is_some();
+        let config = self.opts.settings.session_config(peer, fqdn(), transcript);
+        self.session = Some(Session::new(config, io, server_name, Instant::now()));
         self.run(Greeting).await
     }
 

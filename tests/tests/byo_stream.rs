@@ -28,10 +28,6 @@ mod blocking_http_proxy;
 #[path = "../../smtp-smol/examples/smol_http_proxy.rs"]
 mod smol_http_proxy;
 
-#[allow(dead_code)]
-#[path = "../../smtp-async-std/examples/async_std_http_proxy.rs"]
-mod async_std_http_proxy;
-
 const T: Duration = Duration::from_secs(10);
 /// The longest proxy reply head read.
 const MAX_HEAD: usize = 8 * 1024;
@@ -629,10 +625,9 @@ async_tests! {
 #[test]
 fn the_http_proxy_examples_send_through_a_tunnel() {
     type SendThrough = fn(&str, &str, &str) -> Result<(), smtp_blocking::Error>;
-    let examples: [(&str, SendThrough); 3] = [
+    let examples: [(&str, SendThrough); 2] = [
         ("blocking", blocking_http_proxy::send_through),
         ("smol", smol_http_proxy::send_through),
-        ("async-std", async_std_http_proxy::send_through),
     ];
     for (name, send_through) in examples {
         let server = Server::start().expect("server");

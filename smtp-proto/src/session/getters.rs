@@ -15,21 +15,9 @@ pub struct Live<T> {
 }
 
 impl<T> Live<T> {
-    /// A session over `io`, connected to `peer`, configured from `settings` (see
-    /// [`Settings::config`](super::Settings::config)): greeting as `settings`' hello name,
-    /// else `fqdn`, else the connection's address literal; the transcript kept when
-    /// `transcript` says someone reads it; `now` starts the greeting's timer.
-    pub fn new(
-        settings: &super::Settings,
-        io: T,
-        server_name: &str,
-        peer: super::Peer,
-        fqdn: Option<crate::Domain>,
-        transcript: bool,
-        now: std::time::Instant,
-    ) -> Self {
-        let hello_name = super::default_hello_name(fqdn, peer.local_ip);
-        let config = settings.config(hello_name, peer, transcript);
+    /// A session over `io` from `config` (see [`Settings::session_config`](super::Settings::session_config));
+    /// `now` starts the greeting's timer.
+    pub fn new(config: crate::Config, io: T, server_name: &str, now: std::time::Instant) -> Self {
         Self {
             client: crate::Client::new(config, now),
             io,

@@ -202,6 +202,15 @@ impl Settings {
         config
     }
 
+    /// [`config`](Self::config) for a session to `peer`, greeting as the configured hello
+    /// name, else `fqdn` (this host's, as the system says), else the address literal of the
+    /// connection's local end, else `localhost` (see
+    /// [`default_hello_name`](super::default_hello_name)).
+    pub fn session_config(&self, peer: Peer, fqdn: Option<Domain>, transcript: bool) -> Config {
+        let hello_name = super::default_hello_name(fqdn, peer.local_ip);
+        self.config(hello_name, peer, transcript)
+    }
+
     /// Every certificate of [`tls_roots`](Self::tls_roots), one PEM text each, with the
     /// number of the bundle it came from (from 1), for [`bad_root`](Self::bad_root).
     pub fn root_certificates(&self) -> impl Iterator<Item = (usize, &[u8])> {
