@@ -263,7 +263,9 @@ impl SmtpClient {
         }
         self.close();
         self.opts.settings.check()?;
-        self.connector()?;
+        if self.opts.settings.wants_tls() {
+            self.connector()?;
+        }
         let (host, port) = host_and_port(host, port, self.opts.settings.default_port())?;
         let source = self.opts.settings.source_address;
         let tcp = connect_tcp(host, port, source, self.opts.settings.connect_timeout())?;
@@ -280,7 +282,9 @@ impl SmtpClient {
     pub fn connect_unix(&mut self, path: impl AsRef<Path>) -> Result<OwnedReply> {
         self.close();
         self.opts.settings.check()?;
-        self.connector()?;
+        if self.opts.settings.wants_tls() {
+            self.connector()?;
+        }
         let unix = connect_unix(path.as_ref())?;
         let peer = Peer {
             local_ip: None,
@@ -315,7 +319,9 @@ impl SmtpClient {
     ) -> Result<OwnedReply> {
         self.close();
         self.opts.settings.check()?;
-        self.connector()?;
+        if self.opts.settings.wants_tls() {
+            self.connector()?;
+        }
         let peer = Peer {
             local_ip: None,
             loopback: false,

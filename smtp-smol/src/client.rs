@@ -278,7 +278,10 @@ impl<R: Runtime> GenericSmtpClient<R> {
     fn prepare(&mut self) -> Result<()> {
         self.close();
         self.opts.settings.check()?;
-        self.opts.connector().map(drop)
+        if self.opts.settings.wants_tls() {
+            self.opts.connector()?;
+        }
+        Ok(())
     }
 
     /// Implicit TLS if configured, then the core, then the greeting (and set-up).
@@ -332,9 +335,8 @@ impl<R: Runtime> GenericSmtpClient<R> {
     // ------------------------------------------------------------ the pump
 
     /// Runs `op` to completion over the session (see [`Pump`]): each step raced against the
-    /// core's deadline with an [`async_io::Timer`], the deadline first (a write let through at
-    /// the deadline would count as progress made in time). Closes the session when the pump
-    /// says it is over; a drop before the end leaves `in_flight` set.
+    /// core's deadline with an [`async_io::Timer`]. Closes the session when the pump says it is
+    /// over; a drop before the end leaves `in_flight` set.
     async fn run<O: Operation>(&mut self, op: O) -> Result<O::Output>
     where
         O::Body: AsyncRead + Unpin,
@@ -415,7 +417,9 @@ impl<R: Runtime> GenericSmtpClient<R> {
     }
 }
 
-/// `work`, or an error of kind `TimedOut` once `deadline` has passed (the deadline first).
+/// `work`, or an error of kind `TimedOut` once `deadline` has passed. The work is polled first:
+/// a socket that is ready costs no timer (no reactor wake-up per write); progress made only
+/// after the deadline does not count (the core takes bytes written late as no progress).
 async fn by(
     deadline: Instant,
     work: impl std::future::Future<Output = io::Result<usize>>,
@@ -424,7 +428,7 @@ async fn by(
         Timer::at(deadline).await;
         Err(ErrorKind::TimedOut.into())
     };
-    future::or(expired, work).await
+    future::or(work, expired).await
 }
 
 #[cfg(test)]

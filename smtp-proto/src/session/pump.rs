@@ -81,7 +81,7 @@ use crate::client::{Client, Event, RequestId};
 /// The most body bytes a [`Step::Body`] asks for at once.
 pub const BODY_CHUNK: usize = 64 * 1024;
 /// The least room worth a [`Step::Body`] while bytes wait to be written.
-const MIN_BODY_STEP: usize = 4 * 1024;
+const MIN_BODY_STEP: usize = BODY_CHUNK / 2;
 /// A good size for the buffer replies are read into.
 pub const READ_CHUNK: usize = 16 * 1024;
 /// How long to wait for the server's last words after a write failed because it went away

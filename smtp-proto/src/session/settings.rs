@@ -202,6 +202,13 @@ impl Settings {
         config
     }
 
+    /// Whether a session will do TLS, or TLS material was given: then the adapter builds its
+    /// TLS connector before connecting, so that bad material fails before anything is sent
+    /// (and a plaintext session never pays for loading the system's roots).
+    pub fn wants_tls(&self) -> bool {
+        self.tls != TlsMode::Disabled || !self.tls_roots.is_empty() || self.tls_identity.is_some()
+    }
+
     /// [`config`](Self::config) for a session to `peer`, greeting as the configured hello
     /// name, else `fqdn` (this host's, as the system says), else the address literal of the
     /// connection's local end, else `localhost` (see
