@@ -25,6 +25,7 @@
 //! A mutator's `UsageError` shows up as the event `Usage <Debug of the error>`.
 
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// One step of a transcript.
@@ -139,6 +140,29 @@ impl Transcript {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// The `.smtp` files of `tests/transcripts/`, sorted by name.
+pub fn files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("transcripts");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("transcripts directory")
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "smtp"))
+        .collect();
+    paths.sort();
+    paths
+}
+
+/// Reads and parses one transcript file, named in messages by its file name.
+pub fn load(path: &Path) -> Result<Transcript, String> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("?")
+        .to_owned();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: unreadable: {e}"))?;
+    Transcript::parse(&name, &text)
 }
 
 /// `5m`, `30s`, `250ms`, `1h`, `4m59s`.

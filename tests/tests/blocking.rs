@@ -1,7 +1,8 @@
-//! The blocking adapter through the conformance matrix (every replayable transcript over a real
-//! socket, and every integration scenario of `smtp_tests::matrix::scenarios`: smtplib-parity
-//! methods, TLS, timeouts, streaming, `send_message`, LMTP), what only the blocking client has,
-//! and the `smtp-send` CLI under every `--runtime`.
+//! The blocking adapter through the conformance matrix (every integration scenario of
+//! `smtp_tests::matrix::scenarios`: smtplib-parity methods, TLS, timeouts, streaming,
+//! `send_message`, LMTP), what only the blocking client has, and the `smtp-send` CLI under every
+//! `--runtime`. The transcripts over a real socket are one test each, `blocking::FILE.smtp`, in
+//! `tests/tests/transcripts.rs`.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

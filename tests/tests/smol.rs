@@ -1,6 +1,6 @@
-//! `smtp-smol` through the conformance matrix (every replayable transcript over a real socket,
-//! every integration scenario), plus what only the async adapters have: cancellation and
-//! sessions over any `futures-io` stream.
+//! `smtp-smol` through the conformance matrix (every integration scenario), plus what only the
+//! async adapters have: cancellation and sessions over any `futures-io` stream. The transcripts
+//! over a real socket are one test each, `smol::FILE.smtp`, in `tests/tests/transcripts.rs`.
 
 smtp_tests::conformance_tests!(smtp_tests::matrix::Smol);
 
