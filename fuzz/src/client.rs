@@ -14,7 +14,7 @@
 //! | 4 | `Eof` | | `handle_eof` |
 //! | 5 | `Clock` | `step` | advance the virtual clock (10 ms steps up to 1.27 s, then 10 s steps up to 21 min) |
 //! | 6 | `Timeout` | `mode` | odd: jump to `poll_timeout()`; then `handle_timeout` |
-//! | 7 | `Transmit` | `n` (u16 LE) | one `poll_transmit`, of which `n` bytes are written (a partial write; 0 too) |
+//! | 7 | `Transmit` | `n` (u16 LE) | one `transmit`, of which `n` bytes are written (a partial write; 0 too) |
 //! | 8 | `Flush` | | write everything lent |
 //! | 9 | `SendMail` | `rcpts`, `flags` | `send_mail` (see [`Harness::send_mail`]) |
 //! | 10 | `BodyWrite` | `repeat`, `len`, `len` bytes | write the bytes, repeated, to the current body |
@@ -1080,12 +1080,12 @@ impl Harness {
     fn transmit(&mut self, max: usize) -> bool {
         if self.closed || self.tls_wait {
             assert!(
-                self.client.poll_transmit(self.now).is_none(),
+                self.client.transmit(self.now).is_none(),
                 "transmitting after Closed or during the TLS upgrade"
             );
             return false;
         }
-        let Some(lent) = self.client.poll_transmit(self.now) else {
+        let Some(lent) = self.client.transmit(self.now) else {
             return false;
         };
         assert!(!lent.is_empty(), "empty transmit");
@@ -1242,14 +1242,14 @@ impl Harness {
         self.drain_events();
         if self.closed {
             assert!(
-                self.client.poll_transmit(self.now).is_none(),
+                self.client.transmit(self.now).is_none(),
                 "bytes after Closed"
             );
             assert_eq!(self.client.poll_timeout(), None, "deadline after Closed");
         }
         if self.tls_wait {
             assert!(
-                self.client.poll_transmit(self.now).is_none(),
+                self.client.transmit(self.now).is_none(),
                 "bytes during the TLS upgrade"
             );
         }
@@ -1303,7 +1303,7 @@ impl Harness {
         if self.closed || self.tls_wait {
             return;
         }
-        let lent = self.client.poll_transmit(self.now).map(<[u8]>::to_vec);
+        let lent = self.client.transmit(self.now).map(|t| t.to_vec());
         let mut wire = self.wire.clone();
         if let Some(lent) = lent {
             wire.feed(&lent, &self.bodies);

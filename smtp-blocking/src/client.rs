@@ -403,7 +403,7 @@ impl SmtpClient {
                         }
                     }
                     let written = session.io.set_deadline(deadline).and_then(|()| {
-                        let bytes = client.poll_transmit(Instant::now()).unwrap_or_default();
+                        let bytes = client.poll_transmit().unwrap_or_default();
                         session.io.write(bytes)
                     });
                     pump.wrote(client, written.map_err(expired), Instant::now());

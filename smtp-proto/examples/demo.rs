@@ -99,9 +99,9 @@ the client turns them into CRLF and stuffs the dot.\n";
                 }
             }
         }
-        while let Some(bytes) = client.poll_transmit(now) {
+        while let Some(bytes) = client.transmit(now) {
             let n = bytes.len();
-            server.receive(bytes);
+            server.receive(&bytes);
             client.handle_written(n, now);
         }
         while let Some(line) = client.poll_transcript() {
@@ -148,7 +148,7 @@ the client turns them into CRLF and stuffs the dot.\n";
                 _ => {}
             }
         }
-        if body.is_some() || client.poll_transmit(now).is_some() {
+        if body.is_some() || client.transmit(now).is_some() {
             continue;
         }
         let input = std::mem::take(&mut server.to_client);

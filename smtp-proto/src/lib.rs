@@ -11,7 +11,8 @@
 //!
 //! The [`Client`] never reads the clock: time enters as `now: Instant` with every input, and
 //! timeouts come out as deadlines ([`Client::poll_timeout`]). It never touches a socket: it lends
-//! the bytes to send ([`Client::poll_transmit`]) and is told how many were written
+//! the bytes to send with the deadline of the write ([`Client::transmit`]) and is told how many
+//! were written
 //! ([`Client::handle_written`]) and what was read ([`Client::handle_input`]). TLS is an event
 //! ([`Event::UpgradeTls`]) that the adapter answers by doing the handshake on its transport.
 //! So the client is deterministic: the same inputs give the same outputs, which is what makes it
@@ -42,7 +43,8 @@
 //!   [`authenticate`](Client::authenticate), [`login`](Client::login), [`noop`](Client::noop),
 //!   [`quit`](Client::quit), … They return a [`client::RequestId`] that the completing event
 //!   carries, or a [`UsageError`] with nothing changed. Requests run in order, one at a time.
-//! - **D. outputs** `poll_*`: [`poll_transmit`](Client::poll_transmit),
+//! - **D. outputs** `poll_*` (looks, no side effects) and [`transmit`](Client::transmit)
+//!   (lends the bytes to write with their deadline): [`poll_transmit`](Client::poll_transmit),
 //!   [`poll_event`](Client::poll_event), [`poll_timeout`](Client::poll_timeout),
 //!   [`poll_transcript`](Client::poll_transcript).
 //!
@@ -57,7 +59,7 @@
 //! write, the plaintext behind a STARTTLS `220` handed to the core rather than to TLS).
 //!
 //! Driving the [`Client`] by hand, the rules are: after any input or mutator, write what
-//! [`poll_transmit`](Client::poll_transmit) lends and report
+//! [`transmit`](Client::transmit) lends (by its deadline) and report
 //! [`handle_written`](Client::handle_written); handle every [`poll_event`](Client::poll_event)
 //! (on [`Event::BodyWanted`], write the body through [`Client::body`] while its `room()` is not
 //! 0 — when it is, the client needs the server's reply before it takes more: wait for input,
@@ -139,7 +141,7 @@
 //!             }
 //!             // (`look_first`: a socket loop reads what already arrived before writing.)
 //!             Step::Write { .. } => {
-//!                 let bytes = client.poll_transmit(now).unwrap_or_default();
+//!                 let bytes = client.poll_transmit().unwrap_or_default();
 //!                 let n = bytes.len();
 //!                 server.receive(bytes);
 //!                 pump.wrote(client, Ok(n), now);

@@ -18,9 +18,9 @@ fn config() -> Config {
 /// Writes everything the client has to send and returns it.
 fn flush(client: &mut Client, now: Instant) -> Vec<u8> {
     let mut sent = Vec::new();
-    while let Some(out) = client.poll_transmit(now) {
+    while let Some(out) = client.transmit(now) {
         let n = out.len();
-        sent.extend_from_slice(out);
+        sent.extend_from_slice(&out);
         client.handle_written(n, now);
     }
     sent
@@ -116,7 +116,7 @@ fn usage_errors_change_nothing() {
     assert!(client
         .authenticate(Box::new(Plain::new("u", "p").unwrap()))
         .is_err());
-    assert!(client.poll_transmit(now).is_none());
+    assert!(client.transmit(now).is_none());
     assert!(client.poll_event().is_none());
     assert!(!client.is_busy());
 }
@@ -168,7 +168,7 @@ fn after_close_inputs_are_ignored_and_mutators_refused() {
     assert!(client.poll_event().is_none(), "Closed is delivered once");
     assert_eq!(client.noop(None), Err(UsageError::Closed));
     assert_eq!(client.hello(Hello::Ehlo), Err(UsageError::Closed));
-    assert!(client.poll_transmit(now).is_none());
+    assert!(client.transmit(now).is_none());
 }
 
 #[test]
@@ -243,7 +243,7 @@ fn wants_write_tells_without_starting_the_write_timer() {
     let later = t0 + Duration::from_secs(10);
     assert!(client.wants_write());
     assert_eq!(client.poll_timeout(), before, "asking starts no timer");
-    let n = client.poll_transmit(later).map_or(0, <[u8]>::len);
+    let n = client.transmit(later).map_or(0, |t| t.len());
     assert!(n > 0);
     client.handle_written(n - 1, later);
     assert!(client.wants_write(), "one byte left");
@@ -335,4 +335,23 @@ fn no_bytes_of_input_is_the_end_of_the_stream() {
         [Event::Closed(Some(Error::UnexpectedEof(_)))] => {}
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn poll_transmit_only_looks_and_transmit_lends_with_the_deadline() {
+    let t0 = Instant::now();
+    let mut client = ready_client(t0, b"250 mx.test\r\n");
+    client.noop(None).unwrap();
+    let t1 = t0 + Duration::from_secs(1);
+    // A look: the same bytes each time, no timer started.
+    assert_eq!(client.poll_transmit(), Some(&b"NOOP\r\n"[..]));
+    assert_eq!(client.poll_transmit(), Some(&b"NOOP\r\n"[..]));
+    assert_eq!(client.poll_timeout(), None);
+    // Lent: the write-progress timer runs from now, and its deadline comes with the bytes.
+    let lent = client.transmit(t1).expect("bytes to write");
+    assert_eq!(
+        (&*lent, lent.deadline),
+        (&b"NOOP\r\n"[..], t1 + Duration::from_secs(300))
+    );
+    assert_eq!(client.poll_timeout(), Some(t1 + Duration::from_secs(300)));
 }

@@ -176,7 +176,7 @@ fn stream(chunking: bool) -> Server {
             client.buffered_output()
         );
         // Write at most 8 KiB per step, like a socket with a small send buffer.
-        if let Some(out) = client.poll_transmit(now) {
+        if let Some(out) = client.transmit(now) {
             let n = out.len().min(8 * 1024);
             let sent = out[..n].to_vec();
             client.handle_written(n, now);

@@ -30,7 +30,7 @@ fn a_thousand_maximal_refusals_keep_a_bounded_report() {
     );
     let exchange = |client: &mut Client, reply: &[u8]| {
         client.handle_input(reply, now);
-        let n = client.poll_transmit(now).map_or(0, <[u8]>::len);
+        let n = client.transmit(now).map_or(0, |t| t.len());
         client.handle_written(n, now);
     };
     exchange(&mut client, b"220 mx\r\n");
@@ -40,7 +40,7 @@ fn a_thousand_maximal_refusals_keep_a_bounded_report() {
     let id = client
         .send_mail(Envelope::new(from, to))
         .expect("send_mail");
-    let n = client.poll_transmit(now).map_or(0, <[u8]>::len);
+    let n = client.transmit(now).map_or(0, |t| t.len());
     client.handle_written(n, now);
     exchange(&mut client, b"250 ok\r\n");
     let mut sent = 0usize;
@@ -61,7 +61,7 @@ fn a_thousand_maximal_refusals_keep_a_bounded_report() {
                 let mut body = client.body(id).expect("body");
                 body.write(b"Subject: x\r\n\r\nhi\r\n").expect("write");
                 body.finish().expect("finish");
-                let n = client.poll_transmit(now).map_or(0, <[u8]>::len);
+                let n = client.transmit(now).map_or(0, |t| t.len());
                 client.handle_written(n, now);
                 client.handle_input(b"250 queued\r\n", now);
             }
@@ -111,7 +111,7 @@ fn the_largest_reply_fed_a_byte_at_a_time_costs_linear_work() {
         now,
     );
     client.handle_input(b"220 mx\r\n", now);
-    let n = client.poll_transmit(now).map_or(0, <[u8]>::len);
+    let n = client.transmit(now).map_or(0, |t| t.len());
     client.handle_written(n, now);
     let mut ehlo = b"250-mx\r\n".to_vec();
     for line in 1..512 {

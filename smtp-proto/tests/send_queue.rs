@@ -18,9 +18,9 @@ fn ready_client(now: Instant, ehlo: &[u8]) -> Client {
 
 fn flush(client: &mut Client, now: Instant) -> Vec<u8> {
     let mut sent = Vec::new();
-    while let Some(out) = client.poll_transmit(now) {
+    while let Some(out) = client.transmit(now) {
         let n = out.len();
-        sent.extend_from_slice(out);
+        sent.extend_from_slice(&out);
         client.handle_written(n, now);
     }
     sent

@@ -19,7 +19,7 @@ fn client_writing_a_body() -> (Client, Instant) {
     let mut client = Client::new(config, now);
     let exchange = |client: &mut Client, reply: &[u8], now: Instant| {
         client.handle_input(reply, now);
-        let n = client.poll_transmit(now).map_or(0, <[u8]>::len);
+        let n = client.transmit(now).map_or(0, |t| t.len());
         client.handle_written(n, now);
     };
     exchange(&mut client, b"220 mx\r\n", now);
@@ -30,7 +30,7 @@ fn client_writing_a_body() -> (Client, Instant) {
     let id = client
         .send_mail(Envelope::new(from, [to]))
         .expect("send_mail");
-    let n = client.poll_transmit(now).map_or(0, <[u8]>::len);
+    let n = client.transmit(now).map_or(0, |t| t.len());
     client.handle_written(n, now);
     exchange(&mut client, b"250 ok\r\n", now);
     exchange(&mut client, b"250 ok\r\n", now);
@@ -52,7 +52,7 @@ fn client_writing_a_body() -> (Client, Instant) {
     }
     now += Duration::from_millis(1);
     assert!(
-        client.poll_transmit(now).is_some(),
+        client.transmit(now).is_some(),
         "the body waits to be written"
     );
     (client, now)
@@ -68,7 +68,7 @@ fn trickle(chunk: usize, every: Duration, limit: Duration) -> Option<(Duration, 
         if client.poll_timeout().is_some_and(|d| d <= now) {
             client.handle_timeout(now);
         }
-        if let Some(bytes) = client.poll_transmit(now) {
+        if let Some(bytes) = client.transmit(now) {
             let n = bytes.len().min(chunk);
             client.handle_written(n, now);
         }

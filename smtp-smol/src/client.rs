@@ -378,7 +378,7 @@ impl<R: Runtime> GenericSmtpClient<R> {
                             continue;
                         }
                     }
-                    let bytes = client.poll_transmit(Instant::now()).unwrap_or_default();
+                    let bytes = client.poll_transmit().unwrap_or_default();
                     let written = by(deadline, io.write(bytes)).await;
                     pump.wrote(client, written, Instant::now());
                 }

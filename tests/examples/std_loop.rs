@@ -92,10 +92,8 @@ impl Session {
                             continue;
                         }
                     }
-                    let written =
-                        wait_until(deadline, |t| socket.set_write_timeout(t)).and_then(|()| {
-                            socket.write(client.poll_transmit(Instant::now()).unwrap_or_default())
-                        });
+                    let written = wait_until(deadline, |t| socket.set_write_timeout(t))
+                        .and_then(|()| socket.write(client.poll_transmit().unwrap_or_default()));
                     pump.wrote(client, written, Instant::now());
                 }
                 Step::Read { deadline } => {

@@ -291,13 +291,9 @@ impl Runner {
             if self.stalled {
                 // The transport takes nothing: the bytes are lent (which starts the write
                 // timer) but never acknowledged.
-                let _ = self.client.poll_transmit(self.now);
+                let _ = self.client.transmit(self.now);
             }
-            while let Some(out) = self
-                .client
-                .poll_transmit(self.now)
-                .filter(|_| !self.stalled)
-            {
+            while let Some(out) = self.client.transmit(self.now).filter(|_| !self.stalled) {
                 let n = if self.feed == Feed::ByteByByte {
                     1
                 } else {

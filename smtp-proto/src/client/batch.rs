@@ -34,7 +34,7 @@ use crate::error::UsageError;
 /// let now = Instant::now();
 /// let mut client = Client::new(Config::new(Domain::try_from("client.example")?), now);
 /// client.handle_input(b"220 mx ESMTP\r\n", now);
-/// let ehlo = client.poll_transmit(now).map_or(0, <[u8]>::len);
+/// let ehlo = client.transmit(now).map_or(0, |t| t.len());
 /// client.handle_written(ehlo, now);
 /// client.handle_input(b"250-mx\r\n250 PIPELINING\r\n", now);
 /// assert!(matches!(client.poll_event(), Some(Event::Ready)));
@@ -48,7 +48,7 @@ use crate::error::UsageError;
 /// let mut queue = SendQueue::new();
 /// queue.top_up(&mut client, &mut messages);
 /// // Only the first message is queued: the second waits until its body has ended.
-/// let out = client.poll_transmit(now).map(<[u8]>::to_vec).unwrap_or_default();
+/// let out = client.transmit(now).map(|t| t.to_vec()).unwrap_or_default();
 /// assert_eq!(out, b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
 /// # Ok(())
 /// # }

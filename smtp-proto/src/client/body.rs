@@ -8,7 +8,7 @@ use crate::body::BodyError;
 /// untouched). Obtained from [`Client::body`] after [`Event::BodyWanted`](super::Event::BodyWanted).
 ///
 /// The writer takes only what fits ([`room`](Self::room)), so a body of any size streams through
-/// a bounded buffer: write, flush with `poll_transmit`/`handle_written`, write again.
+/// a bounded buffer: write, flush with `transmit`/`handle_written`, write again.
 #[derive(Debug)]
 pub struct BodyWriter<'a> {
     client: &'a mut Client,

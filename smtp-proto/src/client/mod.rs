@@ -107,6 +107,24 @@ struct BodyState {
     bytes_out: u64,
 }
 
+/// Bytes to write, lent by [`Client::transmit`] with the deadline of the write (it derefs to
+/// the bytes).
+#[derive(Debug)]
+pub struct Transmit<'a> {
+    /// What to write (all of it, or as much as the transport takes).
+    pub bytes: &'a [u8],
+    /// When the write has waited too long: call [`Client::handle_timeout`].
+    pub deadline: Instant,
+}
+
+impl std::ops::Deref for Transmit<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.bytes
+    }
+}
+
 /// The SMTP/LMTP client session. See the [module docs](self) and the crate docs for the run loop.
 pub struct Client {
     config: Config,
@@ -375,7 +393,7 @@ impl Client {
         self.fail(Error::UnexpectedEof(stage));
     }
 
-    /// The transport accepted `n` bytes of what [`poll_transmit`](Self::poll_transmit) lent.
+    /// The transport accepted `n` bytes of what [`transmit`](Self::transmit) lent.
     pub fn handle_written(&mut self, n: usize, now: Instant) {
         if self.closed {
             return;
@@ -628,20 +646,32 @@ impl Client {
 
     // ---------------------------------------------------------------- D. outputs
 
-    /// Bytes to write to the transport, if any; report how many were taken with
-    /// [`handle_written`](Self::handle_written). `None` while a TLS upgrade is pending and after
-    /// the session closed. `now` starts the write-progress timer.
-    pub fn poll_transmit(&mut self, now: Instant) -> Option<&[u8]> {
+    /// The bytes waiting to be written, if any (`None` while a TLS upgrade is pending and after
+    /// the session closed). Only a look: [`transmit`](Self::transmit) lends them for writing.
+    pub fn poll_transmit(&self) -> Option<&[u8]> {
         if self.closed || self.awaiting_tls.is_some() || self.outbox.unsent_len() == 0 {
             return None;
         }
-        self.outbox.start_waiting(now);
         Some(self.outbox.unsent())
     }
 
-    /// Whether [`poll_transmit`](Self::poll_transmit) has bytes to hand out now, without
-    /// starting the write-progress timer: what a readiness loop asks before registering
-    /// interest in writability.
+    /// The bytes to write now, lent with the deadline of the write: the transport must take
+    /// some by then (the write-progress timer starts at `now` unless it is running; RFC 5321's
+    /// Data Block timeout during a body), and no other deadline of the session may pass while
+    /// it waits. Report how many were taken with [`handle_written`](Self::handle_written), a
+    /// deadline that passed with [`handle_timeout`](Self::handle_timeout).
+    pub fn transmit(&mut self, now: Instant) -> Option<Transmit<'_>> {
+        self.poll_transmit()?;
+        self.outbox.start_waiting(now);
+        let deadline = self.poll_timeout().unwrap_or(now);
+        Some(Transmit {
+            bytes: self.outbox.unsent(),
+            deadline,
+        })
+    }
+
+    /// Whether [`poll_transmit`](Self::poll_transmit) has bytes to hand out now: what a
+    /// readiness loop asks before registering interest in writability.
     pub fn wants_write(&self) -> bool {
         !self.closed && self.awaiting_tls.is_none() && self.outbox.unsent_len() > 0
     }

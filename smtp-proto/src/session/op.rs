@@ -20,7 +20,7 @@
 //!
 //! let mut noop = Command::new(Request::Noop);
 //! noop.start(&mut client)?;
-//! assert_eq!(client.poll_transmit(now), Some(&b"NOOP\r\n"[..]));
+//! assert_eq!(client.transmit(now).as_deref(), Some(&b"NOOP\r\n"[..]));
 //! client.handle_written(6, now);
 //! client.handle_input(b"250 2.0.0 ok\r\n", now);
 //! let mut result = None;

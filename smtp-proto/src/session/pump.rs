@@ -13,7 +13,7 @@
 //! | [`Step`] | the adapter | then reports |
 //! | --- | --- | --- |
 //! | [`Step::Body`] | reads at most `max` bytes of [`Pump::body`]'s source | [`Pump::body_read`] |
-//! | [`Step::Write`] | when `look_first`, reads what has already arrived without waiting, and if there was anything reports it with [`Pump::read`] instead of writing; else writes [`Client::poll_transmit`] by `deadline` | [`Pump::wrote`] |
+//! | [`Step::Write`] | when `look_first`, reads what has already arrived without waiting, and if there was anything reports it with [`Pump::read`] instead of writing; else writes [`Client::poll_transmit`]'s bytes by `deadline` | [`Pump::wrote`] |
 //! | [`Step::Read`] | reads by `deadline` | [`Pump::read`] |
 //! | [`Step::Handshake`] | reads what has already arrived without waiting and hands it to [`Pump::before_handshake`]; when that says so, does the TLS handshake by `deadline` | [`Pump::handshake`] |
 //! | [`Step::Done`] | returns the result, and closes the transport when `close` says so | — |
@@ -45,7 +45,7 @@
 //!     loop {
 //!         match pump.next(client, &mut None, Instant::now()) {
 //!             Step::Write { .. } => {
-//!                 let bytes = client.poll_transmit(Instant::now()).unwrap_or_default();
+//!                 let bytes = client.poll_transmit().unwrap_or_default();
 //!                 sent.extend_from_slice(bytes);
 //!                 let n = bytes.len();
 //!                 pump.wrote(client, Ok(n), Instant::now());
@@ -99,7 +99,8 @@ pub enum Step<T> {
         /// The most bytes the core has room for now.
         max: usize,
     },
-    /// Write what [`Client::poll_transmit`] lends, by `deadline`.
+    /// Write what [`Client::poll_transmit`] shows (the pump has lent it with
+    /// [`Client::transmit`]), by `deadline`.
     Write {
         /// When the write has waited too long.
         deadline: Instant,
@@ -331,7 +332,9 @@ impl<O: Operation> Pump<O> {
             client.handle_timeout(now);
             return None;
         }
-        let writing = client.poll_transmit(now).is_some();
+        // Lent with its deadline: the write-progress timer runs from here.
+        let write_by = client.transmit(now).map(|t| t.deadline);
+        let writing = write_by.is_some();
         let body_open = self.feeding.is_some();
         self.reading_ahead = writing && (self.reading_ahead || body_open);
         if !writing && deadline.is_none() && !client.is_busy() && !body_open {
@@ -340,14 +343,14 @@ impl<O: Operation> Pump<O> {
             )));
             return None;
         }
-        let deadline = deadline.unwrap_or(now + client.config().timeouts.command);
-        Some(if writing {
-            Step::Write {
+        Some(match write_by {
+            Some(deadline) => Step::Write {
                 deadline,
                 look_first: self.reading_ahead,
-            }
-        } else {
-            Step::Read { deadline }
+            },
+            None => Step::Read {
+                deadline: deadline.unwrap_or(now + client.config().timeouts.command),
+            },
         })
     }
 
