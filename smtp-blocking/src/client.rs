@@ -1,7 +1,7 @@
 //! [`SmtpClient`]: the smtplib-parity blocking client, and its [`Builder`]. smtplib's methods
 //! are the core's ([`smtp_proto::smtplib_methods!`]); this file connects and pumps.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 #[cfg(unix)]
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -264,7 +264,7 @@ impl SmtpClient {
         self.close();
         self.opts.settings.check()?;
         if self.opts.settings.wants_tls() {
-            self.connector()?;
+            self.opts.connector()?;
         }
         let (host, port) = host_and_port(host, port, self.opts.settings.default_port())?;
         let source = self.opts.settings.source_address;
@@ -283,7 +283,7 @@ impl SmtpClient {
         self.close();
         self.opts.settings.check()?;
         if self.opts.settings.wants_tls() {
-            self.connector()?;
+            self.opts.connector()?;
         }
         let unix = connect_unix(path.as_ref())?;
         let peer = Peer {
@@ -320,7 +320,7 @@ impl SmtpClient {
         self.close();
         self.opts.settings.check()?;
         if self.opts.settings.wants_tls() {
-            self.connector()?;
+            self.opts.connector()?;
         }
         let peer = Peer {
             local_ip: None,
@@ -329,16 +329,12 @@ impl SmtpClient {
         self.start(Stream::new(stream), server_name, peer)
     }
 
-    fn connector(&mut self) -> Result<TlsConnector> {
-        self.opts.connector()
-    }
-
     /// Implicit TLS if configured, then the core, then the greeting (and set-up).
     fn start(&mut self, stream: Stream, server_name: &str, peer: Peer) -> Result<OwnedReply> {
         let mut io = Transport::Plain(stream);
         if self.opts.settings.tls == TlsMode::Implicit {
             let limit = self.opts.settings.connect_timeout();
-            let upgraded = io.upgrade(&self.connector()?, server_name, Instant::now() + limit);
+            let upgraded = io.upgrade(&self.opts.connector()?, server_name, Instant::now() + limit);
             upgraded.map_err(|e| handshake_error(e, limit))?;
         }
         let transcript = self.sink.is_some();
@@ -397,7 +393,7 @@ impl SmtpClient {
                     look_first,
                 } => {
                     if look_first {
-                        if let Some(read) = read_pending(&mut session.io, &mut self.read_buf) {
+                        if let Some(read) = session.io.read_pending(&mut self.read_buf) {
                             pump.read(client, read, Instant::now());
                             continue;
                         }
@@ -406,15 +402,14 @@ impl SmtpClient {
                         let bytes = client.poll_transmit().unwrap_or_default();
                         session.io.write(bytes)
                     });
-                    pump.wrote(client, written.map_err(expired), Instant::now());
+                    pump.wrote(client, written, Instant::now());
                 }
                 Step::Read { deadline } => {
                     let buf = &mut self.read_buf;
                     let read = session
                         .io
                         .set_deadline(deadline)
-                        .and_then(|()| session.io.read(buf))
-                        .map_err(expired);
+                        .and_then(|()| session.io.read(buf));
                     pump.read(
                         client,
                         read.map(|n| buf.get(..n).unwrap_or_default()),
@@ -422,7 +417,7 @@ impl SmtpClient {
                     );
                 }
                 Step::Handshake { deadline } => {
-                    let pending = read_pending(&mut session.io, &mut self.read_buf);
+                    let pending = session.io.read_pending(&mut self.read_buf);
                     if pump.before_handshake(client, pending, Instant::now()) {
                         let name = &session.server_name;
                         let outcome = self.opts.connector().and_then(|connector| {
@@ -443,26 +438,6 @@ impl SmtpClient {
                 }
             }
         }
-    }
-}
-
-/// A blocking socket whose timeout ran out says `WouldBlock`: to the pump, the deadline passed.
-fn expired(e: std::io::Error) -> std::io::Error {
-    if e.kind() == ErrorKind::WouldBlock {
-        ErrorKind::TimedOut.into()
-    } else {
-        e
-    }
-}
-
-/// Reads what has already arrived without waiting: `None` when nothing has (or the connection
-/// cannot tell without waiting).
-fn read_pending<'b>(io: &mut Transport, buf: &'b mut [u8]) -> Option<std::io::Result<&'b [u8]>> {
-    match io.read_pending(buf) {
-        Ok(None) => None,
-        Ok(Some(n)) => Some(Ok(buf.get(..n).unwrap_or_default())),
-        Err(e) if e.kind() == ErrorKind::WouldBlock => None,
-        Err(e) => Some(Err(e)),
     }
 }
 

@@ -360,23 +360,27 @@ impl Transport {
 
     /// Reads whatever has already arrived, without waiting: `None` when nothing has (under
     /// TLS: no complete record), or when the connection cannot tell without waiting (its
-    /// [`Connection::set_nonblocking`] is unsupported); `Some(0)` at the end of the stream.
-    pub(crate) fn read_pending(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        let stream = self.stream().ok_or_else(poisoned)?;
+    /// [`Connection::set_nonblocking`] is unsupported); no bytes at the end of the stream.
+    pub(crate) fn read_pending<'b>(&mut self, buf: &'b mut [u8]) -> Option<io::Result<&'b [u8]>> {
+        let stream = self.stream()?;
         match stream.set_nonblocking(true) {
-            Err(e) if e.kind() == ErrorKind::Unsupported => return Ok(None),
-            other => other?,
+            Err(e) if e.kind() == ErrorKind::Unsupported => return None,
+            Err(e) => return Some(Err(e)),
+            Ok(()) => {}
         }
-        let result = loop {
+        let read = loop {
             match self.read(buf) {
-                Ok(n) => break Ok(Some(n)),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break Ok(None),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => break Err(e),
+                other => break other,
             }
         };
-        self.stream().ok_or_else(poisoned)?.set_nonblocking(false)?;
-        result
+        if let Some(Err(e)) = self.stream().map(|s| s.set_nonblocking(false)) {
+            return Some(Err(e));
+        }
+        match read {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => None,
+            other => Some(other.map(|n| buf.get(..n).unwrap_or_default())),
+        }
     }
 
     /// Wraps the plain stream in TLS for `server_name`, the handshake bounded by `deadline`.
