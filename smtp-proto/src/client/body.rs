@@ -1,7 +1,13 @@
-//! [`BodyWriter`]: the short-lived handle through which a message body is streamed.
+//! Body streaming: [`BodyWriter`], the short-lived handle through which a message body is
+//! streamed, and the client's side of it (starting a body, encoding what the writer takes,
+//! framing BDAT chunks, ending it).
 
-use super::{Client, RequestId};
-use crate::body::BodyError;
+use super::pipeline::Expect;
+use super::{BodyState, Client, Event, RequestId, TranscriptEntry};
+use crate::body::{BodyEncoder, BodyError};
+use crate::command::Command;
+use crate::ehlo::Extension;
+use crate::error::Error;
 
 /// Writes the body of one request into the client's outbound buffer, encoding as it goes
 /// (DATA: line ends normalised and dot-stuffed; BDAT: normalised and framed in chunks; binary:
@@ -47,5 +53,215 @@ impl<'a> BodyWriter<'a> {
     /// Ends the body: queues the DATA terminator (`.`), or the last `BDAT n LAST` chunk.
     pub fn finish(self) -> Result<(), BodyError> {
         self.client.body_finish()
+    }
+}
+
+/// How the body is framed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum BodyMode {
+    Data,
+    Bdat,
+    Binary,
+}
+
+/// The client's side of a body: starting it, encoding what the writer takes, framing BDAT
+/// chunks, and ending it.
+impl Client {
+    pub(super) fn start_body(&mut self, id: RequestId, mode: BodyMode, deliveries: Vec<usize>) {
+        let policy = self.config.bare_line_endings;
+        let encoder = match mode {
+            BodyMode::Data => BodyEncoder::for_data(policy),
+            BodyMode::Bdat => BodyEncoder::for_bdat(policy),
+            BodyMode::Binary => BodyEncoder::binary(),
+        };
+        let pipelined = self.config.pipelining
+            && self
+                .caps
+                .as_ref()
+                .is_some_and(|c| c.supports(Extension::Pipelining));
+        self.body = Some(BodyState {
+            id,
+            encoder,
+            chunk: (mode != BodyMode::Data).then(Vec::new),
+            pipelined,
+            deliveries,
+            finishing: false,
+            bytes_in: 0,
+            bytes_out: 0,
+        });
+        self.emit(Event::BodyWanted(id));
+    }
+
+    /// How many body bytes the caller may write now.
+    pub(super) fn body_room(&self) -> usize {
+        let Some(body) = &self.body else {
+            return 0;
+        };
+        if body.finishing {
+            return 0;
+        }
+        let mut cap = usize::MAX;
+        if let Some(chunk) = &body.chunk {
+            let lockstep_wait = !body.pipelined && !self.pending.is_empty();
+            let size = self.bdat_chunk_size();
+            if lockstep_wait || chunk.len() >= size {
+                return 0;
+            }
+            // Never build more than about one chunk ahead: the chunk buffer stays near `size`.
+            cap = size - chunk.len();
+        }
+        let used = self.buffered_output().saturating_add(super::BODY_HEADROOM);
+        let free = self.outbox_limit().saturating_sub(used);
+        (free.saturating_sub(2) / 2).min(cap)
+    }
+
+    /// Encodes up to [`body_room`](Self::body_room) bytes of `bytes`.
+    pub(super) fn body_write(&mut self, bytes: &[u8]) -> Result<usize, BodyError> {
+        let n = bytes.len().min(self.body_room());
+        let input = bytes.get(..n).unwrap_or_default();
+        let Some(body) = self.body.as_mut() else {
+            return Err(BodyError::Finished);
+        };
+        if input.is_empty() {
+            return Ok(0);
+        }
+        let result = match &mut body.chunk {
+            Some(chunk) => body.encoder.push(input, chunk),
+            None => {
+                let out = self.outbox.buf_mut();
+                let before = out.len();
+                let result = body.encoder.push(input, out);
+                let added = out.len().saturating_sub(before);
+                body.bytes_out = body.bytes_out.saturating_add(added as u64);
+                result
+            }
+        };
+        if let Err(e) = result {
+            self.fail(Error::Body(e));
+            return Err(e);
+        }
+        body.bytes_in = body.bytes_in.saturating_add(n as u64);
+        if body.chunk.is_none() {
+            self.body_until = self.outbox.end();
+        }
+        self.flush_chunks();
+        Ok(n)
+    }
+
+    /// Ends the body: the DATA terminator, or the last BDAT chunk (deferred, without
+    /// PIPELINING, until the previous chunk is answered).
+    pub(super) fn body_finish(&mut self) -> Result<(), BodyError> {
+        let Some(body) = self.body.as_mut() else {
+            return Err(BodyError::Finished);
+        };
+        if body.finishing {
+            return Err(BodyError::Finished);
+        }
+        let result = match &mut body.chunk {
+            Some(chunk) => body.encoder.finish(chunk),
+            None => {
+                let out = self.outbox.buf_mut();
+                let before = out.len();
+                let result = body.encoder.finish(out);
+                // What finish adds: a CRLF ending an unterminated last line, then `.` CRLF,
+                // which the transcript shows as a line of its own.
+                let added = out.len().saturating_sub(before).saturating_sub(3);
+                body.bytes_out = body.bytes_out.saturating_add(added as u64);
+                result
+            }
+        };
+        if let Err(e) = result {
+            self.fail(Error::Body(e));
+            return Err(e);
+        }
+        body.finishing = true;
+        let bytes_out = body.bytes_out;
+        if body.chunk.is_none() {
+            self.body_until = self.outbox.end();
+            let deliveries = std::mem::take(&mut body.deliveries);
+            self.body = None;
+            if self.config.transcript {
+                self.trace(TranscriptEntry::Sent(
+                    format!("<{bytes_out} body bytes>").into_bytes(),
+                ));
+                self.trace(TranscriptEntry::Sent(b".".to_vec()));
+            }
+            self.push_final(&deliveries);
+            // A queued transaction may now go right behind this one.
+            self.advance();
+        } else {
+            self.flush_chunks();
+        }
+        Ok(())
+    }
+
+    /// The pending entries for the reply (SMTP) or replies (LMTP) after the end of data.
+    pub(super) fn push_final(&mut self, deliveries: &[usize]) {
+        let end = self.outbox.end();
+        if deliveries.is_empty() {
+            self.pending.push(Expect::DataEnd, end);
+        }
+        for &i in deliveries {
+            self.pending.push(Expect::Delivery(i), end);
+        }
+    }
+
+    /// Sends full BDAT chunks (and the last one once finishing), as far as lock-step allows.
+    pub(super) fn flush_chunks(&mut self) {
+        let size = self.bdat_chunk_size();
+        loop {
+            let Some(body) = self.body.as_mut() else {
+                return;
+            };
+            let Some(chunk) = body.chunk.as_mut() else {
+                return;
+            };
+            if !body.pipelined && !self.pending.is_empty() {
+                return;
+            }
+            // Every chunk but the last is exactly `size` bytes, however the body was written.
+            let full = chunk.len() > size || (chunk.len() == size && !body.finishing);
+            if full {
+                let rest = chunk.split_off(size);
+                let data = std::mem::replace(chunk, rest);
+                body.bytes_out = body.bytes_out.saturating_add(data.len() as u64);
+                self.send_chunk(&data, false);
+                self.pending.push(Expect::Bdat, self.outbox.end());
+                continue;
+            }
+            if !body.finishing {
+                return;
+            }
+            let data = std::mem::take(chunk);
+            let deliveries = std::mem::take(&mut body.deliveries);
+            let bytes_out = body.bytes_out.saturating_add(data.len() as u64);
+            self.body = None;
+            self.send_chunk(&data, true);
+            if self.config.transcript {
+                // The sum of the chunk sizes announced, the last chunk's included.
+                let summary = format!("<{bytes_out} body bytes>");
+                self.trace(TranscriptEntry::Sent(summary.into_bytes()));
+            }
+            self.push_final(&deliveries);
+            return;
+        }
+    }
+
+    /// `BDAT n [LAST]` and its bytes; the caller pushes the pending entries.
+    pub(super) fn send_chunk(&mut self, data: &[u8], last: bool) {
+        let command = Command::Bdat {
+            size: data.len() as u64,
+            last,
+        };
+        let buf = self.outbox.buf_mut();
+        let start = buf.len();
+        command.encode(buf);
+        let line = buf
+            .get(start..buf.len().saturating_sub(2))
+            .unwrap_or_default()
+            .to_vec();
+        buf.extend_from_slice(data);
+        self.body_until = self.outbox.end();
+        self.trace(TranscriptEntry::Sent(line));
     }
 }
