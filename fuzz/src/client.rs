@@ -858,6 +858,8 @@ struct Harness {
     /// LMTP: recipients the server model accepted in this transaction.
     accepted_rcpts: usize,
     lmtp: bool,
+    /// Requests whose completion event was seen: each request completes at most once.
+    completed: std::collections::HashSet<RequestId>,
 }
 
 impl Harness {
@@ -884,6 +886,7 @@ impl Harness {
             input_limit: reply.max_line.saturating_mul(reply.max_lines),
             accepted_rcpts: 0,
             lmtp: settings.lmtp,
+            completed: std::collections::HashSet::new(),
         }
     }
 
@@ -1232,10 +1235,19 @@ impl Harness {
                         finished: false,
                     });
                 }
+                Event::Reply { id, .. }
+                | Event::DataDone { id, .. }
+                | Event::Authenticated { id, .. }
+                | Event::AuthFailed { id, .. } => self.complete(id),
+                Event::MailDone(report) => self.complete(report.id),
                 _ => {}
             }
         }
         assert_eq!(self.client.is_closed(), self.closed, "is_closed disagrees");
+    }
+
+    fn complete(&mut self, id: RequestId) {
+        assert!(self.completed.insert(id), "request {id:?} completed twice");
     }
 
     fn after_step(&mut self, body_op: bool, body_took: bool) {

@@ -16,7 +16,7 @@ use smtp_proto::command::{
 };
 use smtp_proto::error::Error;
 use smtp_proto::sasl::{self, Mechanism};
-use smtp_proto::Domain;
+use smtp_proto::{Domain, OwnedReply};
 
 use crate::transcript::{escape, parse_args, Step, Transcript};
 
@@ -80,6 +80,15 @@ pub fn config_of(t: &Transcript) -> Result<Config, String> {
     Ok(c)
 }
 
+/// The summary of [`Event::DataDone`]: its replies in order, separated by ` | `.
+pub fn data_done(replies: &[OwnedReply]) -> String {
+    let replies: Vec<String> = replies
+        .iter()
+        .map(|r| r.to_string().replace('\n', "\\n"))
+        .collect();
+    format!("DataDone {}", replies.join(" | "))
+}
+
 /// A one-line summary of an event, as transcripts write it after `=>`.
 pub fn summarize(event: &Event) -> String {
     match event {
@@ -87,6 +96,7 @@ pub fn summarize(event: &Event) -> String {
         Event::UpgradeTls => "UpgradeTls".into(),
         Event::BodyWanted(_) => "BodyWanted".into(),
         Event::Reply { reply, .. } => format!("Reply {}", reply.to_string().replace('\n', "\\n")),
+        Event::DataDone { replies, .. } => data_done(replies),
         Event::Authenticated { reply, .. } => format!("Authenticated {}", reply.code()),
         Event::AuthFailed { reply, .. } => format!("AuthFailed {}", reply.code()),
         Event::MailDone(report) => {

@@ -30,16 +30,28 @@ pub enum Event {
     /// [`Client::handle_tls_established`](crate::client::Client::handle_tls_established).
     /// Nothing is transmitted until then; any byte received before it ends the session.
     UpgradeTls,
-    /// The server takes the body of request `0` now: write it through
+    /// The server takes the body of the request carried now: write it through
     /// [`Client::body`](crate::client::Client::body), then `finish()` it.
     BodyWanted(RequestId),
     /// The final reply to a single-command request (hello, STARTTLS, RSET, NOOP, VRFY, EXPN, HELP,
-    /// raw, low-level MAIL/RCPT/DATA/BDAT). Any code: the caller judges it.
+    /// raw, low-level MAIL/RCPT; a low-level DATA/BDAT refused before its end of data). Any code:
+    /// the caller judges it.
     Reply {
         /// The request.
         id: RequestId,
         /// The server's reply.
         reply: OwnedReply,
+    },
+    /// A low-level [`data`](crate::client::Client::data) or
+    /// [`bdat`](crate::client::Client::bdat) ended after its body: the replies to the end of
+    /// data, in order — one for SMTP, one per recipient accepted since the last `mail()` for
+    /// LMTP (RFC 2033 §4.2). A refusal before the end of data (DATA not answered `354`, a
+    /// refused BDAT chunk) ends the request with [`Event::Reply`] instead.
+    DataDone {
+        /// The request.
+        id: RequestId,
+        /// The replies, whatever their codes: the caller judges them.
+        replies: Vec<OwnedReply>,
     },
     /// An AUTH request ended with `235`.
     Authenticated {

@@ -14,7 +14,7 @@ use super::body::BodyMode;
 use super::envelope::{Content, Envelope, Recipient};
 use super::event::{Event, MailOutcome, MailReport, RecipientReport, RequestId, Stage};
 use super::pipeline::{Expect, HelloVerb};
-use super::{Client, Config, Hello, TranscriptEntry};
+use super::{Client, Config, Hello, Phase, Security, TranscriptEntry};
 use crate::command::{BodyType, Command, Domain, MailParams, MechanismName, ReversePath};
 use crate::ehlo::{Capabilities, Extension};
 use crate::error::{Error, UsageError};
@@ -80,6 +80,8 @@ pub(crate) struct DataOp {
     id: RequestId,
     /// A refusal was already reported; the remaining replies are read and dropped.
     failed: bool,
+    /// The replies to the end of data so far (LMTP: one per recipient).
+    replies: Vec<OwnedReply>,
 }
 
 /// One sendmail-style transaction.
@@ -317,7 +319,7 @@ enum HelloResult {
 impl Client {
     /// Starts queued requests while nothing is running.
     pub(super) fn advance(&mut self) {
-        while !self.closed && self.awaiting_tls.is_none() {
+        while !self.is_closed() && !self.upgrading() {
             if self.op.is_some() && !self.overlap_next() {
                 return;
             }
@@ -437,12 +439,20 @@ impl Client {
             }
             Request::Data { bdat: false } => {
                 self.send(Command::Data, Expect::Data);
-                Op::Data(DataOp { id, failed: false })
+                Op::Data(DataOp {
+                    id,
+                    failed: false,
+                    replies: Vec::new(),
+                })
             }
             Request::Data { bdat: true } => {
                 let deliveries = self.low_level_deliveries();
                 self.start_body(id, BodyMode::Bdat, deliveries);
-                Op::Data(DataOp { id, failed: false })
+                Op::Data(DataOp {
+                    id,
+                    failed: false,
+                    replies: Vec::new(),
+                })
             }
             Request::Single(line, stage) => {
                 self.send_bytes(&line, Expect::Single(stage));
@@ -548,7 +558,7 @@ impl Client {
                 None
             }
         };
-        if self.closed {
+        if self.is_closed() {
             return;
         }
         if let Some(op) = next {
@@ -647,7 +657,7 @@ impl Client {
             },
             Expect::StartTls => {
                 if reply.code() == ReplyCode::READY {
-                    self.awaiting_tls = Some(now);
+                    self.security = Security::Upgrading { since: now };
                     self.emit(Event::UpgradeTls);
                     return Some(Op::Setup);
                 }
@@ -664,8 +674,8 @@ impl Client {
 
     fn after_setup_hello(&mut self) -> Option<Op> {
         use super::TlsMode;
-        let wants_tls =
-            !self.secure && matches!(self.config.tls, TlsMode::Opportunistic | TlsMode::Required);
+        let wants_tls = !self.is_secure()
+            && matches!(self.config.tls, TlsMode::Opportunistic | TlsMode::Required);
         if wants_tls {
             if self
                 .caps
@@ -685,7 +695,9 @@ impl Client {
     }
 
     fn set_ready(&mut self) {
-        self.ready = true;
+        if self.phase == Phase::Opening {
+            self.phase = Phase::Ready;
+        }
         self.emit(Event::Ready);
     }
 
@@ -775,7 +787,7 @@ impl Client {
             return self.unexpected(expect, reply);
         }
         if reply.code() == ReplyCode::READY {
-            self.awaiting_tls = Some(now);
+            self.security = Security::Upgrading { since: now };
             self.emit(Event::UpgradeTls);
             return Some(Op::StartTls {
                 id,
@@ -1054,26 +1066,43 @@ impl Client {
                 self.emit(Event::Reply { id, reply });
                 None
             }
-            Expect::Bdat | Expect::DataEnd | Expect::Delivery(_) => {
-                let is_final = expect != Expect::Bdat;
-                if !data.failed && (is_final || !positive) {
-                    self.emit(Event::Reply { id, reply });
-                }
-                if expect == Expect::Bdat && positive {
+            Expect::Bdat => {
+                if positive {
                     self.flush_chunks();
-                }
-                if !positive && expect == Expect::Bdat {
+                } else if !data.failed {
+                    // A refused chunk ends the request; the replies to the chunks already
+                    // pipelined behind it are read and dropped.
+                    self.emit(Event::Reply { id, reply });
                     data.failed = true;
                     self.body = None;
                 }
-                if self.pending.is_empty() && self.body.is_none() {
-                    self.low_level_rcpts = 0;
-                    return None;
+                self.data_continues(data)
+            }
+            Expect::DataEnd | Expect::Delivery(_) => {
+                if !data.failed {
+                    data.replies.push(reply);
                 }
-                Some(Op::Data(data))
+                self.data_continues(data)
             }
             _ => self.unexpected(expect, reply),
         }
+    }
+
+    /// After a reply of a low-level DATA/BDAT: the request goes on until every reply is read,
+    /// then ends with the replies to the end of data (unless a refusal already ended it).
+    fn data_continues(&mut self, mut data: DataOp) -> Option<Op> {
+        if !(self.pending.is_empty() && self.body.is_none()) {
+            return Some(Op::Data(data));
+        }
+        self.low_level_rcpts = 0;
+        if !data.failed {
+            let replies = std::mem::take(&mut data.replies);
+            self.emit(Event::DataDone {
+                id: data.id,
+                replies,
+            });
+        }
+        None
     }
 
     fn on_single(&mut self, id: RequestId, expect: Expect, reply: OwnedReply) -> Option<Op> {

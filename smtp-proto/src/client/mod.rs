@@ -150,11 +150,8 @@ pub struct Client {
     helo_reply: Option<OwnedReply>,
     /// The last hello was a successful EHLO/LHLO.
     esmtp: bool,
-    secure: bool,
-    ready: bool,
-    /// STARTTLS got 220: nothing is sent, and any byte received is an attack, until the adapter
-    /// reports the handshake; the value is when the 220 arrived.
-    awaiting_tls: Option<Instant>,
+    phase: Phase,
+    security: Security,
     /// Hello/STARTTLS requests queued or running: capabilities may change.
     caps_changing: usize,
     /// RCPTs accepted since the last low-level MAIL (LMTP `data()` needs the count).
@@ -164,17 +161,42 @@ pub struct Client {
     /// than this have been written, a stalled write is a Data Block timeout.
     body_until: u64,
     last_now: Option<Instant>,
-    quitting: bool,
-    closed: bool,
     quit_reply: Option<OwnedReply>,
+}
+
+/// Where the session is. It only moves forward: `Opening` → `Ready` → `Quitting` → `Closed`,
+/// skipping steps when set-up fails or the connection ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Greeting, and with [`Setup::Automatic`] hello and STARTTLS, under way.
+    Opening,
+    /// [`Event::Ready`] was emitted: requests that need the capabilities are accepted.
+    Ready,
+    /// QUIT is queued or sent (by the caller, or to end a failed session politely); no new
+    /// request is accepted.
+    Quitting,
+    /// [`Event::Closed`] was emitted; every input is ignored.
+    Closed,
+}
+
+/// The security of the transport, apart from the session's phase (a QUIT may wait behind a
+/// TLS handshake).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Security {
+    /// Plaintext.
+    Plain,
+    /// STARTTLS got `220`: nothing is sent, and any byte received is an attack, until the
+    /// adapter reports the handshake; `since` is when the `220` arrived.
+    Upgrading { since: Instant },
+    /// TLS (implicit, or after STARTTLS).
+    Secure,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("ready", &self.ready)
-            .field("secure", &self.secure)
-            .field("closed", &self.closed)
+            .field("phase", &self.phase)
+            .field("security", &self.security)
             .field("pending", &self.pending.len())
             .field("outbox", &self.outbox.unsent_len())
             .finish_non_exhaustive()
@@ -194,7 +216,11 @@ impl Client {
     /// secure from the start.
     pub fn new(config: Config, now: Instant) -> Self {
         let parser = ReplyParser::new(config.limits.reply);
-        let secure = config.tls == TlsMode::Implicit;
+        let security = if config.tls == TlsMode::Implicit {
+            Security::Secure
+        } else {
+            Security::Plain
+        };
         let mut pending = PendingQueue::default();
         pending.push_sent(Expect::Greeting, now);
         let op = Some(match config.setup {
@@ -220,16 +246,13 @@ impl Client {
             ehlo_reply: None,
             helo_reply: None,
             esmtp: false,
-            secure,
-            ready: false,
-            awaiting_tls: None,
+            phase: Phase::Opening,
+            security,
             caps_changing: 0,
             low_level_rcpts: 0,
             last_reply_at: None,
             body_until: 0,
             last_now: Some(now),
-            quitting: false,
-            closed: false,
             quit_reply: None,
         }
     }
@@ -284,17 +307,24 @@ impl Client {
 
     /// Whether the transport is TLS (implicit, or after STARTTLS).
     pub fn is_secure(&self) -> bool {
-        self.secure
+        self.security == Security::Secure
     }
 
-    /// Whether [`Event::Ready`] was emitted.
+    /// Whether the session is ready for requests: [`Event::Ready`] was emitted, and the session
+    /// is neither quitting nor closed.
     pub fn is_ready(&self) -> bool {
-        self.ready
+        self.phase == Phase::Ready
     }
 
     /// Whether the session has ended ([`Event::Closed`] was emitted).
     pub fn is_closed(&self) -> bool {
-        self.closed
+        self.phase == Phase::Closed
+    }
+
+    /// Whether a TLS handshake is awaited ([`Event::UpgradeTls`] was emitted and
+    /// [`handle_tls_established`](Self::handle_tls_established) not yet called).
+    fn upgrading(&self) -> bool {
+        matches!(self.security, Security::Upgrading { .. })
     }
 
     /// Whether a request is running or queued (the caller should keep driving the loop).
@@ -327,14 +357,14 @@ impl Client {
     /// [`handle_eof`](Self::handle_eof), so that a loop can hand over what `read` gave without
     /// a case of its own for 0.
     pub fn handle_input(&mut self, bytes: &[u8], now: Instant) {
-        if self.closed {
+        if self.is_closed() {
             return;
         }
         self.last_now = Some(now);
         if bytes.is_empty() {
             return self.handle_eof(now);
         }
-        if self.awaiting_tls.is_some() {
+        if self.upgrading() {
             self.fail(Error::StartTlsInjection);
             return;
         }
@@ -355,10 +385,10 @@ impl Client {
                     return;
                 }
             }
-            if self.closed {
+            if self.is_closed() {
                 return;
             }
-            if self.awaiting_tls.is_some() && start < inbox.len() {
+            if self.upgrading() && start < inbox.len() {
                 // The upgrade must not be attempted on a session that is already over.
                 self.events.retain(|e| !matches!(e, Event::UpgradeTls));
                 self.fail(Error::StartTlsInjection);
@@ -376,7 +406,7 @@ impl Client {
 
     /// The transport reached end of stream.
     pub fn handle_eof(&mut self, now: Instant) {
-        if self.closed {
+        if self.is_closed() {
             return;
         }
         self.last_now = Some(now);
@@ -387,7 +417,7 @@ impl Client {
         }
         let stage = match self.pending.head() {
             Some(head) => head.expect.stage(),
-            None if self.awaiting_tls.is_some() => Stage::TlsHandshake,
+            None if self.upgrading() => Stage::TlsHandshake,
             None => Stage::Idle,
         };
         self.fail(Error::UnexpectedEof(stage));
@@ -395,7 +425,7 @@ impl Client {
 
     /// The transport accepted `n` bytes of what [`transmit`](Self::transmit) lent.
     pub fn handle_written(&mut self, n: usize, now: Instant) {
-        if self.closed {
+        if self.is_closed() {
             return;
         }
         self.last_now = Some(now);
@@ -412,12 +442,11 @@ impl Client {
     /// The adapter finished the TLS handshake asked for by [`Event::UpgradeTls`]. The client
     /// forgets the capabilities and says hello again (RFC 3207 §4.2).
     pub fn handle_tls_established(&mut self, now: Instant) {
-        if self.closed || self.awaiting_tls.is_none() {
+        if self.is_closed() || !self.upgrading() {
             return;
         }
         self.last_now = Some(now);
-        self.awaiting_tls = None;
-        self.secure = true;
+        self.security = Security::Secure;
         self.caps = None;
         self.ehlo_reply = None;
         self.helo_reply = None;
@@ -429,7 +458,7 @@ impl Client {
     /// A deadline from [`poll_timeout`](Self::poll_timeout) may have passed. Spurious calls are
     /// no-ops.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.closed {
+        if self.is_closed() {
             return;
         }
         self.last_now = Some(now);
@@ -471,7 +500,7 @@ impl Client {
     /// forgotten: say hello again. Any other reply completes it at once (still plaintext).
     pub fn starttls(&mut self) -> Result<RequestId, UsageError> {
         self.check_open()?;
-        if self.secure {
+        if self.is_secure() {
             return Err(UsageError::AlreadySecure);
         }
         let caps = self.stable_caps()?;
@@ -533,7 +562,7 @@ impl Client {
     pub fn send_mail(&mut self, envelope: Envelope) -> Result<RequestId, UsageError> {
         self.check_open()?;
         let caps = self.stable_caps()?;
-        let txn = flow::Txn::prepare(envelope, caps, &self.config, self.secure)?;
+        let txn = flow::Txn::prepare(envelope, caps, &self.config, self.is_secure())?;
         Ok(self.request(Request::Mail(Box::new(txn))))
     }
 
@@ -574,16 +603,17 @@ impl Client {
         Ok(self.request(Request::Single(line, Stage::Rcpt)))
     }
 
-    /// Low-level `DATA` (smtplib's `data()`): on `354`, [`Event::BodyWanted`]; the reply after
-    /// the body (or a refusal of DATA) completes it with [`Event::Reply`]. For LMTP, one
-    /// [`Event::Reply`] per recipient accepted since the last `mail()`.
+    /// Low-level `DATA` (smtplib's `data()`): on `354`, [`Event::BodyWanted`]; the replies after
+    /// the body complete it with [`Event::DataDone`] (for LMTP, one reply per recipient
+    /// accepted since the last `mail()`), a refusal of DATA with [`Event::Reply`].
     pub fn data(&mut self) -> Result<RequestId, UsageError> {
         self.check_open()?;
         Ok(self.request(Request::Data { bdat: false }))
     }
 
-    /// Low-level body as `BDAT` chunks (RFC 3030): [`Event::BodyWanted`] at once; the reply to
-    /// `BDAT … LAST` (or the first refused chunk) completes it with [`Event::Reply`].
+    /// Low-level body as `BDAT` chunks (RFC 3030): [`Event::BodyWanted`] at once; the replies
+    /// to `BDAT … LAST` complete it with [`Event::DataDone`], the first refused chunk with
+    /// [`Event::Reply`].
     pub fn bdat(&mut self) -> Result<RequestId, UsageError> {
         self.check_open()?;
         let caps = self.stable_caps()?;
@@ -628,17 +658,17 @@ impl Client {
     /// `QUIT` after every queued request; [`Event::Closed`]`(None)` follows its reply (or EOF).
     /// Further mutators return [`UsageError::Closed`]. Calling it twice is harmless.
     pub fn quit(&mut self) {
-        if self.closed || self.quitting {
+        if matches!(self.phase, Phase::Quitting | Phase::Closed) {
             return;
         }
-        self.quitting = true;
+        self.phase = Phase::Quitting;
         let _id = self.request(Request::Quit);
     }
 
     /// The body of request `id`, while it can take one (after [`Event::BodyWanted`] and until
     /// `finish()` or the transaction's end); `None` otherwise.
     pub fn body(&mut self, id: RequestId) -> Option<BodyWriter<'_>> {
-        if self.closed || self.body.as_ref().is_none_or(|b| b.id != id) {
+        if self.is_closed() || self.body.as_ref().is_none_or(|b| b.id != id) {
             return None;
         }
         Some(BodyWriter::new(self))
@@ -649,7 +679,7 @@ impl Client {
     /// The bytes waiting to be written, if any (`None` while a TLS upgrade is pending and after
     /// the session closed). Only a look: [`transmit`](Self::transmit) lends them for writing.
     pub fn poll_transmit(&self) -> Option<&[u8]> {
-        if self.closed || self.awaiting_tls.is_some() || self.outbox.unsent_len() == 0 {
+        if self.is_closed() || self.upgrading() || self.outbox.unsent_len() == 0 {
             return None;
         }
         Some(self.outbox.unsent())
@@ -673,7 +703,7 @@ impl Client {
     /// Whether [`poll_transmit`](Self::poll_transmit) has bytes to hand out now: what a
     /// readiness loop asks before registering interest in writability.
     pub fn wants_write(&self) -> bool {
-        !self.closed && self.awaiting_tls.is_none() && self.outbox.unsent_len() > 0
+        !self.is_closed() && !self.upgrading() && self.outbox.unsent_len() > 0
     }
 
     /// The next event, if any.
@@ -703,7 +733,7 @@ impl Client {
     }
 
     fn check_open(&self) -> Result<(), UsageError> {
-        if self.closed || self.quitting {
+        if matches!(self.phase, Phase::Quitting | Phase::Closed) {
             Err(UsageError::Closed)
         } else {
             Ok(())
@@ -712,10 +742,10 @@ impl Client {
 
     /// The capabilities, if known and not about to change.
     fn stable_caps(&self) -> Result<&Capabilities, UsageError> {
-        if self.caps_changing > 0 || self.awaiting_tls.is_some() {
+        if self.caps_changing > 0 || self.upgrading() {
             return Err(UsageError::NotReady);
         }
-        if self.config.setup == Setup::Automatic && !self.ready {
+        if self.config.setup == Setup::Automatic && self.phase == Phase::Opening {
             return Err(UsageError::NotReady);
         }
         self.caps.as_ref().ok_or(UsageError::NotReady)
@@ -727,7 +757,7 @@ impl Client {
         if !caps.supports(Extension::Auth) {
             return Err(UsageError::Unsupported(Extension::Auth));
         }
-        if !self.secure && !self.config.allow_auth_without_tls {
+        if !self.is_secure() && !self.config.allow_auth_without_tls {
             return Err(UsageError::AuthWithoutTls);
         }
         Ok(())
@@ -829,10 +859,10 @@ impl Client {
     }
 
     fn close(&mut self, error: Option<Error>) {
-        if self.closed {
+        if self.is_closed() {
             return;
         }
-        self.closed = true;
+        self.phase = Phase::Closed;
         self.inbox.clear();
         self.inbox_start = 0;
         self.outbox.clear();
@@ -841,7 +871,9 @@ impl Client {
         self.op = None;
         self.draining = None;
         self.body = None;
-        self.awaiting_tls = None;
+        if self.upgrading() {
+            self.security = Security::Plain;
+        }
         self.emit(Event::Closed(error));
     }
 
@@ -849,7 +881,7 @@ impl Client {
     fn quit_with(&mut self, error: Error) {
         self.requests.clear();
         self.body = None;
-        self.quitting = true;
+        self.phase = Phase::Quitting;
         self.op = Some(Op::Quit { error: Some(error) });
         self.send(Command::Quit, Expect::Quit);
     }
@@ -880,7 +912,7 @@ impl Client {
 
     /// The earliest armed deadline, with the stage it belongs to and its duration.
     fn next_deadline(&self) -> Option<(Instant, Stage, Duration)> {
-        if self.closed {
+        if self.is_closed() {
             return None;
         }
         let t = &self.config.timeouts;
@@ -902,7 +934,7 @@ impl Client {
         if let Some((since, stage, after)) = self.write_timer() {
             consider(since, stage, after);
         }
-        if let Some(since) = self.awaiting_tls {
+        if let Security::Upgrading { since } = self.security {
             consider(since, Stage::TlsHandshake, t.command);
         }
         best

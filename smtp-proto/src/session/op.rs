@@ -396,19 +396,12 @@ impl Operation for Authenticate {
 pub struct Data<S> {
     body: S,
     id: Option<RequestId>,
-    streaming: bool,
-    replies: Vec<OwnedReply>,
 }
 
 impl<S> Data<S> {
     /// `DATA` with the message read from `body`.
     pub fn new(body: S) -> Self {
-        Self {
-            body,
-            id: None,
-            streaming: false,
-            replies: Vec::new(),
-        }
+        Self { body, id: None }
     }
 }
 
@@ -421,29 +414,15 @@ impl<S> Operation for Data<S> {
         Ok(())
     }
 
-    fn event(
-        &mut self,
-        client: &mut Client,
-        event: Option<Event>,
-    ) -> Option<Result<Vec<OwnedReply>>> {
-        match event {
-            Some(Event::BodyWanted(id)) if Some(id) == self.id => self.streaming = true,
-            Some(Event::Reply { id, reply }) if Some(id) == self.id => {
-                if !self.streaming {
-                    return Some(Err(Error::DataRefused {
-                        reply,
-                        refused: Vec::new(),
-                    }));
-                }
-                self.replies.push(reply);
-            }
-            // LMTP sends one reply per recipient: the last has come when nothing is pending.
-            None if !self.replies.is_empty() && !client.is_busy() => {
-                return Some(Ok(std::mem::take(&mut self.replies)))
-            }
-            _ => {}
+    fn event(&mut self, _: &mut Client, event: Option<Event>) -> Option<Result<Vec<OwnedReply>>> {
+        match event? {
+            Event::Reply { id, reply } if Some(id) == self.id => Some(Err(Error::DataRefused {
+                reply,
+                refused: Vec::new(),
+            })),
+            Event::DataDone { id, replies } if Some(id) == self.id => Some(Ok(replies)),
+            _ => None,
         }
-        None
     }
 
     fn body(&mut self, id: RequestId) -> Option<&mut S> {

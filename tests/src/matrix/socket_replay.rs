@@ -313,7 +313,7 @@ fn act(s: &mut dyn Session, verb: &str, args: &str) -> Result<Vec<String>, Strin
                 .map(|(_, v)| v.clone())
                 .unwrap_or_default();
             match s.data_per_recipient(&mut body.as_bytes()) {
-                Ok(replies) => replies.iter().map(reply_summary).collect(),
+                Ok(replies) => vec![crate::sansio::data_done(&replies)],
                 Err(e) => vec![summarize_error(e)],
             }
         }
