@@ -25,6 +25,7 @@ use smtp_blocking::proto::command::{Mailbox, Notify, Orcpt, Ret, ReversePath, XT
 use smtp_blocking::proto::sasl::{
     CramMd5, External, Login, Mechanism, OAuthBearer, Plain, Scram, ScramHash, XOAuth2,
 };
+use smtp_blocking::proto::session::Settings;
 use smtp_blocking::proto::{Domain, Error as ProtoError, Extension, OwnedReply};
 use smtp_blocking::{Envelope, Error, SmtpClient, TlsIdentity, TlsMode, UsageError};
 use smtp_smol::GenericSmtpClient;
@@ -957,28 +958,27 @@ impl<R: BlockOn> Session for GenericSmtpClient<R> {
     }
 }
 
-/// The builder of any adapter with the options set (the setters share their names).
+/// The session settings the options ask for (every adapter takes them whole).
+fn settings(opts: &Options) -> Settings {
+    let mut s = Settings::default();
+    s.hello_on_connect = true;
+    s.tls = opts.tls;
+    s.lmtp = opts.lmtp;
+    s.danger_accept_invalid_certs = opts.insecure;
+    s.allow_plaintext_auth = opts.allow_plaintext_auth;
+    s.timeout = opts.timeout;
+    s.local_hostname = opts.helo.clone();
+    s.tls_roots = opts.ca.clone();
+    s.tls_identity = opts.identity.clone();
+    s
+}
+
+/// The builder of any adapter with the options set (`settings` and `transcript_sink` are
+/// every builder's).
 macro_rules! configured {
     ($builder:expr, $opts:expr, $stderr:expr) => {{
         let opts: &Options = $opts;
-        let mut builder = $builder
-            .hello_on_connect(true)
-            .tls(opts.tls)
-            .lmtp(opts.lmtp)
-            .danger_accept_invalid_certs(opts.insecure)
-            .allow_plaintext_auth(opts.allow_plaintext_auth);
-        if let Some(t) = opts.timeout {
-            builder = builder.timeout(t);
-        }
-        if let Some(name) = &opts.helo {
-            builder = builder.local_hostname(name.clone());
-        }
-        for pem in &opts.ca {
-            builder = builder.add_root_certificate_pem(pem.clone());
-        }
-        if let Some(id) = &opts.identity {
-            builder = builder.client_identity_pem(id.cert_chain_pem.clone(), id.key_pem.clone());
-        }
+        let mut builder = $builder.settings(settings(opts));
         if opts.trace {
             let sink = Arc::clone($stderr);
             builder = builder.transcript_sink(move |entry| {

@@ -29,7 +29,6 @@
 use std::future::Future;
 use std::io::{self, Read};
 use std::marker::PhantomData;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -37,8 +36,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use smtp_blocking::Error;
-use smtp_proto::body::BareLineEndings;
-use smtp_proto::client::{Envelope, Limits, MailReport, Timeouts, TlsMode};
+use smtp_proto::client::{Envelope, MailReport};
 use smtp_proto::sasl::Mechanism;
 use smtp_proto::{Domain, MailParams, OwnedReply, RcptParams};
 use smtp_smol::GenericSmtpClient;
@@ -267,40 +265,16 @@ session_api! {
 
 // ------------------------------------------------------------------ adapters
 
-/// Adapter-neutral session settings: each adapter maps them onto its builder, whose setters
-/// have the same names.
+/// Adapter-neutral session settings: the settings every adapter's builder shares, given to it
+/// whole (`Builder::settings`), and what the tests add (the test CA, a transcript collected in
+/// memory). The setters are the builders' own (`smtp_proto::settings_setters!`, hence the
+/// field's name), so a scenario configures these as it would a builder.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// `Builder::timeout`.
-    pub timeout: Option<Duration>,
-    /// `Builder::timeouts`.
-    pub timeouts: Option<Timeouts>,
-    /// `Builder::tls`.
-    pub tls: TlsMode,
+    /// `Builder::settings`. Default: the shared defaults, but a 10 s timeout.
+    pub settings: smtp_proto::session::Settings,
     /// Trust the test CA only (`tls_connector`); otherwise the system's roots.
     pub trust_test_ca: bool,
-    /// `Builder::danger_accept_invalid_certs`.
-    pub insecure: bool,
-    /// `Builder::lmtp`.
-    pub lmtp: bool,
-    /// `Builder::hello_on_connect`.
-    pub hello_on_connect: bool,
-    /// `Builder::local_hostname`.
-    pub local_hostname: Option<Domain>,
-    /// `Builder::source_address`.
-    pub source_address: Option<SocketAddr>,
-    /// `Builder::pipelining`.
-    pub pipelining: bool,
-    /// `Builder::chunking`.
-    pub chunking: bool,
-    /// `Builder::bare_line_endings`.
-    pub bare_line_endings: BareLineEndings,
-    /// `Builder::limits`.
-    pub limits: Limits,
-    /// `Builder::allow_plaintext_auth`.
-    pub allow_plaintext_auth: bool,
-    /// `Builder::initial_response_ok`.
-    pub initial_response_ok: bool,
     /// `Builder::transcript_sink` collecting the lines here.
     pub transcript: Option<Arc<Mutex<Vec<String>>>>,
 }
@@ -308,23 +282,27 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            timeout: Some(Duration::from_secs(10)),
-            timeouts: None,
-            tls: TlsMode::Disabled,
+            settings: smtp_proto::session::Settings::default(),
             trust_test_ca: false,
-            insecure: false,
-            lmtp: false,
-            hello_on_connect: false,
-            local_hostname: None,
-            source_address: None,
-            pipelining: true,
-            chunking: true,
-            bare_line_endings: BareLineEndings::Normalize,
-            limits: Limits::default(),
-            allow_plaintext_auth: false,
-            initial_response_ok: true,
             transcript: None,
         }
+        .timeout(Duration::from_secs(10))
+    }
+}
+
+impl Settings {
+    smtp_proto::settings_setters!();
+
+    /// Trust the test CA only, or not (sets the field of this name).
+    pub fn trust_test_ca(mut self, on: bool) -> Self {
+        self.trust_test_ca = on;
+        self
+    }
+
+    /// Collect the transcript in `lines` (sets the field of this name).
+    pub fn transcript(mut self, lines: &Arc<Mutex<Vec<String>>>) -> Self {
+        self.transcript = Some(Arc::clone(lines));
+        self
     }
 }
 
@@ -353,33 +331,12 @@ pub fn test_ca_builder() -> native_tls::TlsConnectorBuilder {
     builder
 }
 
-/// Sets every field of `$settings` on a builder of any adapter (the setters share names).
+/// A builder of any adapter (they share `settings`, `tls_connector` and `transcript_sink`)
+/// configured from `$settings`, with `$connector` when it trusts the test CA.
 macro_rules! configure {
     ($builder:expr, $settings:expr, $connector:expr) => {{
         let s: &Settings = $settings;
-        let mut b = $builder
-            .tls(s.tls)
-            .danger_accept_invalid_certs(s.insecure)
-            .lmtp(s.lmtp)
-            .hello_on_connect(s.hello_on_connect)
-            .pipelining(s.pipelining)
-            .chunking(s.chunking)
-            .bare_line_endings(s.bare_line_endings)
-            .limits(s.limits)
-            .allow_plaintext_auth(s.allow_plaintext_auth)
-            .initial_response_ok(s.initial_response_ok);
-        if let Some(t) = s.timeout {
-            b = b.timeout(t);
-        }
-        if let Some(t) = s.timeouts {
-            b = b.timeouts(t);
-        }
-        if let Some(name) = &s.local_hostname {
-            b = b.local_hostname(name.clone());
-        }
-        if let Some(addr) = s.source_address {
-            b = b.source_address(addr);
-        }
+        let mut b = $builder.settings(s.settings.clone());
         if s.trust_test_ca {
             b = b.tls_connector($connector);
         }

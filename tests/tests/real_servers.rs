@@ -176,14 +176,14 @@ impl<A: matrix::Adapter> Adapter for Via<A> {
             Tls::StartTlsSystemRoots => (TlsMode::Required, false),
         };
         let settings = matrix::Settings {
-            timeout: Some(CLIENT_TIMEOUT),
-            local_hostname: Some(hello_name),
-            lmtp: job.lmtp,
-            hello_on_connect: true,
-            tls,
-            trust_test_ca,
             transcript: job.transcript.then(|| Arc::clone(&transcript)),
             ..matrix::Settings::default()
+                .timeout(CLIENT_TIMEOUT)
+                .local_hostname(hello_name)
+                .lmtp(job.lmtp)
+                .hello_on_connect(true)
+                .tls(tls)
+                .trust_test_ca(trust_test_ca)
         };
         let mut smtp = A::connect(&settings, &matrix::Target::loopback(job.port))
             .map_err(fail(Step::Connect))?;

@@ -42,10 +42,7 @@ fn connect<A: Adapter>(server: &Server) -> Box<dyn Session> {
 
 /// Settings that trust the test CA, for a server on `localhost`.
 fn trusting() -> Settings {
-    Settings {
-        trust_test_ca: true,
-        ..Settings::default()
-    }
+    Settings::default().trust_test_ca(true)
 }
 
 fn localhost(port: u16) -> Target {

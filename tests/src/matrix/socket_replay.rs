@@ -103,10 +103,8 @@ pub fn replay_real_time_timeout<A: Adapter>() {
 
 /// Settings for a transcript's `config` line.
 fn settings_of(t: &Transcript) -> Result<Settings, String> {
-    let mut s = Settings {
-        trust_test_ca: true,
-        ..Settings::default()
-    };
+    let mut settings = Settings::default().trust_test_ca(true);
+    let s = &mut settings.settings;
     let on = |k: &str, default: bool| match t.setting(k) {
         Some("on" | "yes" | "true") => true,
         Some("off" | "no" | "false") => false,
@@ -138,7 +136,7 @@ fn settings_of(t: &Transcript) -> Result<Settings, String> {
     if let Some(n) = t.setting("auth-rounds") {
         s.limits.auth_rounds = n.parse().map_err(|_| "bad auth-rounds")?;
     }
-    Ok(s)
+    Ok(settings)
 }
 
 /// Replays one transcript through adapter `A` over a loopback socket.
@@ -147,7 +145,7 @@ pub fn replay<A: Adapter>(t: &Transcript) -> Result<(), String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
     let steps = t.steps.clone();
-    let implicit = settings.tls == TlsMode::Implicit;
+    let implicit = settings.settings.tls == TlsMode::Implicit;
     let server = thread::spawn(move || play_server(&listener, &steps, implicit));
     let client = play_client::<A>(t, &settings, port);
     let server = server

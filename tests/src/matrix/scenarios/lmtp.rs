@@ -20,10 +20,7 @@ pub fn lmtp_over_tcp_reports_each_recipient<A: Adapter>() {
         )
         .start()
         .expect("server");
-    let settings = Settings {
-        lmtp: true,
-        ..Settings::default()
-    };
+    let settings = Settings::default().lmtp(true);
     let mut lmtp = open::<A>(&server, &settings).expect("lmtp");
     let refused = lmtp
         .sendmail("a@x.org", &["ok@y.org", "full@y.org"], &mut &b"hi\r\n"[..])
@@ -57,10 +54,7 @@ pub fn lmtp_over_a_unix_socket_allows_plaintext_auth<A: Adapter>() {
         .unix(&path)
         .start()
         .expect("server");
-    let settings = Settings {
-        lmtp: true,
-        ..Settings::default()
-    };
+    let settings = Settings::default().lmtp(true);
     let by_host = Target::Tcp(path.to_str().expect("utf-8 path").to_owned(), 0);
     let mut lmtp = A::connect(&settings, &by_host).expect("lmtp over unix");
     assert_eq!(lmtp.server_name().as_deref(), Some("localhost"));

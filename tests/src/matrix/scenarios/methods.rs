@@ -75,10 +75,7 @@ pub fn every_simple_command_round_trips<A: Adapter>() {
 
 /// A zero timeout, a refused port and a nonnumeric port; a source address and `host:port`.
 pub fn connection_failures<A: Adapter>() {
-    let zero = Settings {
-        timeout: Some(Duration::ZERO),
-        ..Settings::default()
-    };
+    let zero = Settings::default().timeout(Duration::ZERO);
     let result = A::connect(&zero, &Target::loopback(25));
     assert!(matches!(result, Err(Error::InvalidSetting(_))));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -93,11 +90,9 @@ pub fn connection_failures<A: Adapter>() {
     assert!(matches!(bad_port, Err(Error::InvalidSetting(_))));
 
     let server = Server::start().expect("server");
-    let from_source = Settings {
-        source_address: Some("127.0.0.1:0".parse().expect("addr")),
-        local_hostname: Some("client.test".try_into().expect("domain")),
-        ..Settings::default()
-    };
+    let from_source = Settings::default()
+        .source_address("127.0.0.1:0".parse().expect("addr"))
+        .local_hostname("client.test".try_into().expect("domain"));
     let target = Target::Tcp(format!("127.0.0.1:{}", server.port()), 0);
     let mut smtp = A::connect(&from_source, &target).expect("connect");
     assert_eq!(smtp.local_hostname().as_deref(), Some("client.test"));
@@ -322,10 +317,7 @@ pub fn send_message_uses_smtputf8_for_international_addresses<A: Adapter>() {
 pub fn login_and_auth_with_any_mechanism<A: Adapter>() {
     let server = Server::start().expect("server");
     let lines = Arc::new(Mutex::new(Vec::new()));
-    let settings = Settings {
-        transcript: Some(Arc::clone(&lines)),
-        ..Settings::default()
-    };
+    let settings = Settings::default().transcript(&lines);
     let mut smtp = open::<A>(&server, &settings).expect("connect");
     match smtp.login("alice", "wrong") {
         Err(Error::AuthFailed(reply)) => assert_eq!(reply.code().get(), 535),
@@ -382,10 +374,7 @@ pub fn auth_not_offered_is_unsupported<A: Adapter>() {
 pub fn transcript_switch_on_and_off<A: Adapter>() {
     let server = Server::start().expect("server");
     let lines = Arc::new(Mutex::new(Vec::new()));
-    let settings = Settings {
-        transcript: Some(Arc::clone(&lines)),
-        ..Settings::default()
-    };
+    let settings = Settings::default().transcript(&lines);
     let mut smtp = open::<A>(&server, &settings).expect("connect");
     smtp.noop().expect("noop");
     smtp.set_transcript(false);

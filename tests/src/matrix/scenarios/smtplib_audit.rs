@@ -19,18 +19,11 @@ fn domain(name: &str) -> smtp_proto::Domain {
 
 /// Settings with a fixed hello name, lock-step (no PIPELINING): the wire order is smtplib's.
 fn lockstep() -> Settings {
-    Settings {
-        local_hostname: Some(domain("client.test")),
-        pipelining: false,
-        ..Settings::default()
-    }
+    named().pipelining(false)
 }
 
 fn named() -> Settings {
-    Settings {
-        local_hostname: Some(domain("client.test")),
-        ..Settings::default()
-    }
+    Settings::default().local_hostname(domain("client.test"))
 }
 
 /// smtplib's `ehlo_or_helo_if_needed()`: EHLO refused with a 5xx falls back to HELO (then no
@@ -401,10 +394,7 @@ pub fn starttls_forgets_the_session_and_login_greets_again<A: Adapter>() {
         .starttls(localhost_acceptor())
         .start()
         .expect("server");
-    let settings = Settings {
-        local_hostname: Some(domain("client.test")),
-        ..trusting()
-    };
+    let settings = trusting().local_hostname(domain("client.test"));
     let mut smtp = A::connect(&settings, &localhost(server.port())).expect("connect");
     assert_eq!(code(smtp.starttls()), 220);
     assert!(smtp.is_secure());

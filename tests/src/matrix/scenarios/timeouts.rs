@@ -27,10 +27,7 @@ fn assert_timeout<T: std::fmt::Debug>(
 }
 
 fn within(timeout: Duration) -> Settings {
-    Settings {
-        timeout: Some(timeout),
-        ..Settings::default()
-    }
+    Settings::default().timeout(timeout)
 }
 
 /// A server that never greets.

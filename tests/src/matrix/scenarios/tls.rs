@@ -43,10 +43,7 @@ pub fn required_starttls_on_connect<A: Adapter>() {
         .starttls(localhost_acceptor())
         .start()
         .expect("server");
-    let settings = Settings {
-        tls: TlsMode::Required,
-        ..trusting()
-    };
+    let settings = trusting().tls(TlsMode::Required);
     let mut smtp = A::connect(&settings, &localhost(server.port())).expect("connect");
     assert!(smtp.is_secure() && smtp.has_extn("AUTH") && !smtp.has_extn("STARTTLS"));
     smtp.quit().expect("quit");
@@ -58,26 +55,17 @@ pub fn untrusted_certificates_are_refused_by_default<A: Adapter>() {
         .starttls(localhost_acceptor())
         .start()
         .expect("server");
-    let required = Settings {
-        tls: TlsMode::Required,
-        ..Settings::default()
-    };
+    let required = Settings::default().tls(TlsMode::Required);
     let result = A::connect(&required, &localhost(server.port()));
     assert!(matches!(result, Err(Error::Tls(_))), "{:?}", result.err());
     let wrong = Server::builder()
         .starttls(wrong_host_acceptor())
         .start()
         .expect("server");
-    let trusting_ca = Settings {
-        trust_test_ca: true,
-        ..required.clone()
-    };
+    let trusting_ca = required.clone().trust_test_ca(true);
     let result = A::connect(&trusting_ca, &localhost(wrong.port()));
     assert!(matches!(result, Err(Error::Tls(_))), "{:?}", result.err());
-    let insecure = Settings {
-        insecure: true,
-        ..required
-    };
+    let insecure = required.danger_accept_invalid_certs(true);
     let mut smtp = A::connect(&insecure, &localhost(wrong.port())).expect("insecure");
     assert!(smtp.is_secure());
     smtp.quit().expect("quit");
@@ -89,10 +77,7 @@ pub fn implicit_tls_verifies_against_the_ip_too<A: Adapter>() {
         .implicit_tls(localhost_acceptor())
         .start()
         .expect("server");
-    let settings = Settings {
-        tls: TlsMode::Implicit,
-        ..trusting()
-    };
+    let settings = trusting().tls(TlsMode::Implicit);
     let mut smtp = open::<A>(&server, &settings).expect("SMTPS");
     assert!(smtp.is_secure());
     smtp.sendmail("a@x.org", &["b@y.org"], &mut &b"over TLS\r\n"[..])
@@ -106,20 +91,14 @@ pub fn implicit_tls_verifies_against_the_ip_too<A: Adapter>() {
 /// STARTTLS not offered, refused, and plaintext injected after the `220`.
 pub fn starttls_problems<A: Adapter>() {
     let plain = Server::start().expect("server");
-    let required = Settings {
-        tls: TlsMode::Required,
-        ..trusting()
-    };
+    let required = trusting().tls(TlsMode::Required);
     let result = open::<A>(&plain, &required);
     assert!(
         matches!(result, Err(Error::Smtp(ProtoError::TlsUnavailable))),
         "{:?}",
         result.err()
     );
-    let opportunistic = Settings {
-        tls: TlsMode::Opportunistic,
-        ..Settings::default()
-    };
+    let opportunistic = Settings::default().tls(TlsMode::Opportunistic);
     let mut smtp = open::<A>(&plain, &opportunistic).expect("opportunistic");
     assert!(!smtp.is_secure());
     smtp.quit().expect("quit");
