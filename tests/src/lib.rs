@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod matrix;
+pub mod pool_server;
 pub mod sansio;
 pub mod server;
 pub mod transcript;
