@@ -140,3 +140,29 @@ fn bytes_taken_only_after_the_deadline_do_not_restart_it() {
         "no data block timeout"
     );
 }
+
+#[test]
+fn a_late_write_that_empties_the_outbox_does_not_undo_the_timeout() {
+    // An async write retried when its deadline fired: the peer's window had opened a little,
+    // and everything queued went out at once — after the deadline.
+    let (mut client, start) = client_writing_a_body();
+    let late = start + TIMEOUT + Duration::from_millis(1);
+    let queued = client.buffered_output();
+    client.handle_written(queued, late);
+    assert!(client.transmit(late).is_none(), "the outbox is empty");
+    assert!(
+        client.poll_timeout().is_some_and(|d| d <= late),
+        "the expired timer stays armed"
+    );
+    client.handle_timeout(late);
+    assert!(
+        std::iter::from_fn(|| client.poll_event()).any(|e| matches!(
+            e,
+            Event::Closed(Some(Error::Timeout {
+                stage: Stage::DataBlock,
+                ..
+            }))
+        )),
+        "no data block timeout"
+    );
+}

@@ -161,6 +161,8 @@ pub struct Client {
     /// than this have been written, a stalled write is a Data Block timeout.
     body_until: u64,
     last_now: Option<Instant>,
+    /// Set when the session closed: an end of data was written and its reply never read.
+    end_of_data_unanswered: bool,
     quit_reply: Option<OwnedReply>,
 }
 
@@ -253,6 +255,7 @@ impl Client {
             last_reply_at: None,
             body_until: 0,
             last_now: Some(now),
+            end_of_data_unanswered: false,
             quit_reply: None,
         }
     }
@@ -319,6 +322,25 @@ impl Client {
     /// Whether the session has ended ([`Event::Closed`] was emitted).
     pub fn is_closed(&self) -> bool {
         self.phase == Phase::Closed
+    }
+
+    /// Whether the end of data of a mail transaction was written and its reply is still
+    /// awaited — or, once the session is closed, was never read. Then the server may have
+    /// taken the message although the client cannot know (RFC 5321 §4.1.1.4, the duplicate
+    /// problem of RFC 1047): sending it again could deliver it twice. A failed transaction
+    /// for which this is `false` was not accepted, and may be sent again safely.
+    pub fn end_of_data_unanswered(&self) -> bool {
+        if self.is_closed() {
+            self.end_of_data_unanswered
+        } else {
+            self.awaits_reply_to_end_of_data()
+        }
+    }
+
+    fn awaits_reply_to_end_of_data(&self) -> bool {
+        self.pending.iter().any(|p| {
+            p.sent_at.is_some() && matches!(p.expect, Expect::DataEnd | Expect::Delivery(_))
+        })
     }
 
     /// Whether a TLS handshake is awaited ([`Event::UpgradeTls`] was emitted and
@@ -863,6 +885,7 @@ impl Client {
             return;
         }
         self.phase = Phase::Closed;
+        self.end_of_data_unanswered = self.awaits_reply_to_end_of_data();
         self.inbox.clear();
         self.inbox_start = 0;
         self.outbox.clear();

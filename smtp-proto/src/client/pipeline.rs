@@ -123,7 +123,8 @@ impl Outbox {
     }
 
     /// Records that the transport took `n` bytes; returns how many were really unsent. The
-    /// write-progress timer stops when nothing is left, and starts again only after
+    /// write-progress timer stops when nothing is left (if it had not expired), and starts
+    /// again only after
     /// [`PROGRESS_WINDOW`] bytes.
     /// `in_time`: whether the timer had not yet expired when the bytes were taken.
     pub(crate) fn ack(&mut self, n: usize, now: Instant, in_time: bool) -> usize {
@@ -133,7 +134,11 @@ impl Outbox {
         if self.start == self.buf.len() {
             self.buf.clear();
             self.start = 0;
-            self.waiting_since = None;
+            // Bytes taken only after the deadline do not undo the timeout: the timer stays
+            // expired, and the next look at the deadline ends the session.
+            if in_time {
+                self.waiting_since = None;
+            }
         } else {
             if in_time && self.written.saturating_sub(self.progress_from) >= PROGRESS_WINDOW {
                 self.waiting_since = Some(now);

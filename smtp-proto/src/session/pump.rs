@@ -195,6 +195,11 @@ impl<O: Operation> Pump<O> {
         loop {
             flush_transcript(client, sink);
             if let Some(error) = self.failure.take() {
+                // The transport is gone: the core ends the session too, so that what it
+                // reports afterwards (closed, an end of data left unanswered) is true.
+                client.handle_eof(now);
+                flush_transcript(client, sink);
+                while client.poll_event().is_some() {}
                 let result = match std::mem::replace(&mut self.phase, Phase::Over) {
                     Phase::Finish(result) => result,
                     _ => Err(error),
