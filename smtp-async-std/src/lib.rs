@@ -96,6 +96,9 @@ pub type SmtpClient = GenericSmtpClient<AsyncStd>;
 /// Settings for a [`SmtpClient`].
 pub type Builder = GenericBuilder<AsyncStd>;
 
+/// A pool of connections on async-std's sockets.
+pub type Pool = GenericPool<AsyncStd>;
+
 /// Compiles the README's example.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

@@ -73,6 +73,11 @@ impl Builder {
 
     /// The connector given, else the one the settings describe (built once; bad material
     /// fails before anything is sent).
+    /// The settings, the caller's TLS connector and the transcript sink, for a pool.
+    pub(crate) fn into_parts(self) -> (Settings, Option<TlsConnector>, Option<TranscriptSink>) {
+        (self.settings, self.connector, self.sink)
+    }
+
     fn connector(&mut self) -> Result<TlsConnector> {
         if let Some(connector) = &self.connector {
             return Ok(connector.clone());
@@ -89,6 +94,7 @@ impl Builder {
             session: None,
             read_buf: Vec::new(),
             body_buf: Vec::new(),
+            end_of_data_unanswered: false,
         }
     }
 
@@ -209,6 +215,8 @@ pub struct SmtpClient {
     sink: Option<TranscriptSink>,
     read_buf: Vec<u8>,
     body_buf: Vec<u8>,
+    /// What the last closed session left: an end of data written and never answered.
+    end_of_data_unanswered: bool,
 }
 
 impl std::fmt::Debug for SmtpClient {
@@ -364,8 +372,21 @@ impl SmtpClient {
     /// smtplib's `close()`: closes the connection without a word. Idempotent.
     pub fn close(&mut self) {
         if let Some(session) = self.session.take() {
+            self.end_of_data_unanswered = session.client.end_of_data_unanswered();
             session.io.shutdown();
         }
+    }
+
+    /// After a send failed: whether its end of data had been written and its reply never
+    /// came, so that the server may have taken the message although the call failed (RFC 5321
+    /// §4.1.1.4; sending it again could deliver it twice). `false`: it was not delivered.
+    /// Stays known after the session closed, until the next connect.
+    pub fn end_of_data_unanswered(&self) -> bool {
+        self.session
+            .as_ref()
+            .map_or(self.end_of_data_unanswered, |s| {
+                s.client.end_of_data_unanswered()
+            })
     }
 
     // ------------------------------------------------------------ the pump

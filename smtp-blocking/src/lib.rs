@@ -83,11 +83,13 @@
 mod client;
 mod connect;
 mod local_name;
+mod pool;
 mod transport;
 
 pub use client::{Builder, SmtpClient};
 pub use local_name::fqdn;
 pub use native_tls;
+pub use pool::Pool;
 pub use smtp_proto as proto;
 pub use smtp_proto::session::prelude::*;
 pub use transport::Connection;

@@ -204,6 +204,7 @@ pub mod ehlo;
 pub mod error;
 #[cfg(feature = "message")]
 pub mod message;
+pub mod pool;
 pub mod reply;
 pub mod sasl;
 pub mod session;

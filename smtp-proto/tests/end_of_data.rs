@@ -30,7 +30,7 @@ fn sending(now: Instant) -> (Client, RequestId) {
     assert!(matches!(events(&mut client).as_slice(), [Event::Ready]));
     let envelope = Envelope::new(
         ReversePath::Mailbox(Mailbox::try_from("a@test").unwrap()),
-        vec![Mailbox::try_from("b@test").unwrap().into()],
+        vec![Mailbox::try_from("b@test").unwrap()],
     );
     let id = client.send_mail(envelope).unwrap();
     flush(&mut client, now);
@@ -64,7 +64,10 @@ fn lost_after_the_end_of_data_was_written_may_be_delivered() {
     assert!(client.end_of_data_unanswered());
     client.handle_input(b"", now);
     assert!(client.is_closed());
-    assert!(client.end_of_data_unanswered(), "still known after the close");
+    assert!(
+        client.end_of_data_unanswered(),
+        "still known after the close"
+    );
 }
 
 #[test]

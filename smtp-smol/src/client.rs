@@ -6,6 +6,7 @@ use std::io::{self, ErrorKind};
 use std::marker::PhantomData;
 #[cfg(unix)]
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use async_io::Timer;
@@ -31,7 +32,7 @@ use crate::{fqdn, AsyncIo, Runtime};
 /// timeouts, PIPELINING and CHUNKING when offered, bare CR/LF in bodies turned into CRLF.
 pub struct GenericBuilder<R: Runtime> {
     settings: Settings,
-    connector: Option<TlsConnector>,
+    connector: Option<Arc<TlsConnector>>,
     sink: Option<TranscriptSink>,
     runtime: PhantomData<fn() -> R>,
 }
@@ -67,7 +68,7 @@ impl<R: Runtime> GenericBuilder<R> {
     /// here), the certificate chain and the host name verified.
     pub fn tls_connector(self, connector: impl Into<TlsConnector>) -> Self {
         Self {
-            connector: Some(connector.into()),
+            connector: Some(Arc::new(connector.into())),
             ..self
         }
     }
@@ -91,10 +92,25 @@ impl<R: Runtime> GenericBuilder<R> {
 
     /// The connector given, else the one the settings describe (built once; bad material
     /// fails before anything is sent).
+    /// The settings, the caller's TLS connector and the transcript sink, for a pool.
+    pub(crate) fn into_parts(
+        self,
+    ) -> (Settings, Option<Arc<TlsConnector>>, Option<TranscriptSink>) {
+        (self.settings, self.connector, self.sink)
+    }
+
+    /// A connector shared with other clients (a pool's).
+    pub(crate) fn shared_connector(self, connector: Arc<TlsConnector>) -> Self {
+        Self {
+            connector: Some(connector),
+            ..self
+        }
+    }
+
     fn connector(&mut self) -> Result<&TlsConnector> {
         let connector = match self.connector.take() {
             Some(given) => given,
-            None => tls_connector(&self.settings)?,
+            None => Arc::new(tls_connector(&self.settings)?),
         };
         Ok(self.connector.insert(connector))
     }
@@ -108,6 +124,7 @@ impl<R: Runtime> GenericBuilder<R> {
             in_flight: false,
             read_buf: Vec::new(),
             body_buf: Vec::new(),
+            end_of_data_unanswered: false,
         }
     }
 
@@ -170,6 +187,8 @@ pub struct GenericSmtpClient<R: Runtime> {
     in_flight: bool,
     read_buf: Vec<u8>,
     body_buf: Vec<u8>,
+    /// What the last closed session left: an end of data written and never answered.
+    end_of_data_unanswered: bool,
 }
 
 impl<R: Runtime> fmt::Debug for GenericSmtpClient<R> {
@@ -328,8 +347,22 @@ impl<R: Runtime> GenericSmtpClient<R> {
 
     /// smtplib's `close()`: closes the connection without a word. Idempotent.
     pub fn close(&mut self) {
-        self.session = None;
+        if let Some(session) = self.session.take() {
+            self.end_of_data_unanswered = session.client.end_of_data_unanswered();
+        }
         self.in_flight = false;
+    }
+
+    /// After a send failed: whether its end of data had been written and its reply never
+    /// came, so that the server may have taken the message although the call failed (RFC 5321
+    /// §4.1.1.4; sending it again could deliver it twice). `false`: it was not delivered.
+    /// Stays known after the session closed, until the next connect.
+    pub fn end_of_data_unanswered(&self) -> bool {
+        self.session
+            .as_ref()
+            .map_or(self.end_of_data_unanswered, |s| {
+                s.client.end_of_data_unanswered()
+            })
     }
 
     // ------------------------------------------------------------ the pump

@@ -118,6 +118,7 @@
 
 mod client;
 mod connect;
+mod pool;
 mod transport;
 
 /// This host's FQDN, if one can be found without DNS: the host name when it has a dot, else the
@@ -133,6 +134,7 @@ use std::io;
 
 pub use async_native_tls;
 pub use client::{GenericBuilder, GenericSmtpClient};
+pub use pool::GenericPool;
 pub use smtp_proto as proto;
 pub use smtp_proto::session::prelude::*;
 
@@ -173,6 +175,9 @@ pub type SmtpClient = GenericSmtpClient<Smol>;
 
 /// Settings for a [`SmtpClient`].
 pub type Builder = GenericBuilder<Smol>;
+
+/// A pool of connections on smol's sockets.
+pub type Pool = GenericPool<Smol>;
 
 /// Compiles and runs the README's example.
 #[doc = include_str!("../README.md")]

@@ -72,6 +72,9 @@ pub struct Settings {
     /// smtplib's `initial_response_ok`: put a mechanism's initial response on the AUTH line
     /// (RFC 4954 SASL-IR) when it fits. Off: it goes after the server's empty `334`. Default on.
     pub initial_response_ok: bool,
+    /// How a connection pool built from these settings uses its connections (the adapters'
+    /// `Pool`); a single client ignores it.
+    pub pool: crate::pool::PoolSettings,
 }
 
 impl Default for Settings {
@@ -93,6 +96,7 @@ impl Default for Settings {
             bare_line_endings: BareLineEndings::Normalize,
             limits: Limits::default(),
             initial_response_ok: true,
+            pool: crate::pool::PoolSettings::default(),
         }
     }
 }
@@ -394,6 +398,13 @@ macro_rules! settings_setters {
         /// (for servers that mishandle SASL-IR). Default on.
         pub fn initial_response_ok(mut self, on: bool) -> Self {
             self.settings.initial_response_ok = on;
+            self
+        }
+
+        /// How a connection pool built from these settings uses its connections (max
+        /// connections, messages per connection, idle timeout, retries, login, …).
+        pub fn pool(mut self, pool: $crate::pool::PoolSettings) -> Self {
+            self.settings.pool = pool;
             self
         }
 
