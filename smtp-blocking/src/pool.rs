@@ -2,6 +2,7 @@
 //! (which connection, when to open, retry or give up) is the core's
 //! ([`smtp_proto::pool`]); this file opens connections and waits.
 
+use std::io::Read;
 #[cfg(unix)]
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -104,6 +105,13 @@ impl Pool {
     /// Sends one message on one of the pool's connections (opening one if needed), and
     /// returns how it ended. Any number of threads may call it at once.
     pub fn send(&self, envelope: &Envelope, message: &[u8]) -> Outcome {
+        self.send_with(envelope, || message)
+    }
+
+    /// [`send`](Self::send) with the message read from `body()`, called once per try (each
+    /// reader starts at the message's beginning): a file opened or rewound, a positional
+    /// reader, a cursor over shared bytes. The message is never held whole by the pool.
+    pub fn send_with<B: Read>(&self, envelope: &Envelope, body: impl Fn() -> B) -> Outcome {
         let mut job = Job::new();
         let mut input = None;
         loop {
@@ -126,36 +134,73 @@ impl Pool {
                     step => step,
                 }
             };
-            input = self.perform(step, envelope, message);
+            input = self.perform(step, envelope, &body);
         }
     }
 
     /// Sends every message of `messages` over the pool, as many at once as the pool has
-    /// connections, and hands each one's [`Report`] to `on_report` as it ends (in the order
-    /// they end; [`Report::index`] is the message's place in `messages`). Messages are taken
-    /// from the iterator only as connections free up: memory stays flat for any count.
-    pub fn send_all<I, M>(&self, messages: I, on_report: impl FnMut(Report) + Send)
+    /// connections, and hands each one's [`Report`] to `on_report`, on the calling thread, as
+    /// it ends (in the order they end; [`Report::index`] is the message's place in
+    /// `messages`). Messages are taken from the iterator only as connections free up: memory
+    /// stays flat for any count.
+    pub fn send_all<I, M>(&self, messages: I, on_report: impl FnMut(Report))
     where
         I: IntoIterator<Item = (Envelope, M)>,
         I::IntoIter: Send,
         M: AsRef<[u8]>,
     {
+        self.each(messages, |e, m: &M| self.send(e, m.as_ref()), on_report);
+    }
+
+    /// [`send_all`](Self::send_all) with each message read from its `body()`, called once per
+    /// try (see [`send_with`](Self::send_with)).
+    pub fn send_all_with<I, F, B>(&self, messages: I, on_report: impl FnMut(Report))
+    where
+        I: IntoIterator<Item = (Envelope, F)>,
+        I::IntoIter: Send,
+        F: Fn() -> B,
+        B: Read,
+    {
+        self.each(messages, |e, body: &F| self.send_with(e, body), on_report);
+    }
+
+    /// `send_one` for every message, on as many threads as the pool has connections; the
+    /// reports are handed to `on_report` on the calling thread.
+    fn each<I, M>(
+        &self,
+        messages: I,
+        send_one: impl Fn(&Envelope, &M) -> Outcome + Sync,
+        mut on_report: impl FnMut(Report),
+    ) where
+        I: IntoIterator<Item = (Envelope, M)>,
+        I::IntoIter: Send,
+    {
         let messages = Mutex::new(messages.into_iter().enumerate());
-        let on_report = Mutex::new(on_report);
         let workers = self.settings.pool.max_connections.max(1);
         std::thread::scope(|scope| {
+            let (reports, received) = std::sync::mpsc::channel();
             for _ in 0..workers {
-                scope.spawn(|| loop {
-                    let next = lock(&messages).next();
+                let reports = reports.clone();
+                let (messages, send_one) = (&messages, &send_one);
+                scope.spawn(move || loop {
+                    let next = lock(messages).next();
                     let Some((index, (envelope, message))) = next else {
                         break;
                     };
-                    let outcome = self.send(&envelope, message.as_ref());
-                    (lock(&on_report))(Report {
+                    let outcome = send_one(&envelope, &message);
+                    let report = Report {
                         index: index as u64,
                         outcome,
-                    });
+                    };
+                    if reports.send(report).is_err() {
+                        break;
+                    }
                 });
+            }
+            drop(reports);
+            // Ends when every worker has finished (and dropped its sender).
+            for report in received {
+                on_report(report);
             }
         });
     }
@@ -202,6 +247,7 @@ impl Pool {
 
     smtp_proto::pool_steps! {
         client: SmtpClient,
+        read: [std::io::Read],
         asyncness: [],
         await: [],
     }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use async_io::Timer;
 use async_native_tls::TlsConnector;
 use event_listener::Event;
-use futures_lite::future;
+use futures_lite::{future, AsyncRead};
 use smtp_proto::client::{Envelope, TranscriptEntry};
 use smtp_proto::pool::{Job, JobStep, Outcome, Policy, Report};
 use smtp_proto::session::{Result, Settings, TranscriptSink};
@@ -114,6 +114,17 @@ impl<R: Runtime> GenericPool<R> {
     /// Sends one message on one of the pool's connections (opening one if needed), and
     /// returns how it ended. Any number of tasks may call it at once.
     pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Outcome {
+        self.send_with(envelope, || message).await
+    }
+
+    /// [`send`](Self::send) with the message read from `body()`, called once per try (each
+    /// reader starts at the message's beginning). The message is never held whole by the
+    /// pool.
+    pub async fn send_with<B: AsyncRead + Unpin>(
+        &self,
+        envelope: &Envelope,
+        body: impl Fn() -> B,
+    ) -> Outcome {
         let mut job = Job::new();
         let mut input = None;
         loop {
@@ -135,7 +146,7 @@ impl<R: Runtime> GenericPool<R> {
                     .await;
                 }
                 (JobStep::Done(outcome), _) => return outcome,
-                (step, _) => input = self.perform(step, envelope, message).await,
+                (step, _) => input = self.perform(step, envelope, &body).await,
             }
         }
     }
@@ -149,6 +160,32 @@ impl<R: Runtime> GenericPool<R> {
         I: IntoIterator<Item = (Envelope, M)>,
         M: AsRef<[u8]>,
     {
+        let send_one = async |e: &Envelope, m: &M| self.send(e, m.as_ref()).await;
+        self.each(messages, send_one, on_report).await;
+    }
+
+    /// [`send_all`](Self::send_all) with each message read from its `body()`, called once per
+    /// try (see [`send_with`](Self::send_with)).
+    pub async fn send_all_with<I, F, B>(&self, messages: I, on_report: impl FnMut(Report))
+    where
+        I: IntoIterator<Item = (Envelope, F)>,
+        F: Fn() -> B,
+        B: AsyncRead + Unpin,
+    {
+        let send_one = async |e: &Envelope, body: &F| self.send_with(e, body).await;
+        self.each(messages, send_one, on_report).await;
+    }
+
+    /// `send_one` for every message, as many at once as the pool has connections, all in
+    /// this one future.
+    async fn each<I, M>(
+        &self,
+        messages: I,
+        send_one: impl AsyncFn(&Envelope, &M) -> Outcome,
+        on_report: impl FnMut(Report),
+    ) where
+        I: IntoIterator<Item = (Envelope, M)>,
+    {
         let messages = Mutex::new(messages.into_iter().enumerate());
         let on_report = Mutex::new(on_report);
         let worker = || async {
@@ -157,7 +194,7 @@ impl<R: Runtime> GenericPool<R> {
                 let Some((index, (envelope, message))) = next else {
                     break;
                 };
-                let outcome = self.send(&envelope, message.as_ref()).await;
+                let outcome = send_one(&envelope, &message).await;
                 (lock(&on_report))(Report {
                     index: index as u64,
                     outcome,
@@ -210,6 +247,7 @@ impl<R: Runtime> GenericPool<R> {
 
     smtp_proto::pool_steps! {
         client: GenericSmtpClient<R>,
+        read: [futures_lite::AsyncRead + Unpin],
         asyncness: [async],
         await: [.await],
     }

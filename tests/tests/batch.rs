@@ -13,7 +13,7 @@ use smtp_proto::client::{MailOutcome, MailReport};
 use smtp_tests::server::{Action, Server, Trigger};
 
 #[allow(dead_code)]
-#[path = "../examples/smtp-send.rs"]
+#[path = "../examples/smtp-send/main.rs"]
 mod smtp_send;
 
 const T: Duration = Duration::from_secs(10);

@@ -12,7 +12,7 @@ use smtp_tests::matrix::scenarios::unique_socket_path;
 use smtp_tests::server::{localhost_acceptor, Action, Server, SessionLog, Trigger};
 
 #[allow(dead_code)]
-#[path = "../examples/smtp-send.rs"]
+#[path = "../examples/smtp-send/main.rs"]
 mod smtp_send;
 
 const T: Duration = Duration::from_secs(10);

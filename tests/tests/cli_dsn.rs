@@ -10,7 +10,7 @@ use smtp_tests::cli::*;
 use smtp_tests::server::{fnv1a, Server};
 
 #[allow(dead_code)]
-#[path = "../examples/smtp-send.rs"]
+#[path = "../examples/smtp-send/main.rs"]
 mod smtp_send;
 
 /// Every DSN flag, with an ENVID and an ORCPT that need xtext encoding.

@@ -5,9 +5,10 @@
 /// [`smtplib_methods!`](crate::smtplib_methods) and `is_connected`, `close`,
 /// `end_of_data_unanswered`), blocking or `async` as the adapter is:
 ///
-/// - `fn perform(&self, step, envelope, message) -> Option<JobInput<$client>>`: opens (and
-///   logs in), checks with `RSET`, sends, or closes with `QUIT`; `None` for the steps that
-///   take no answer (`Close`, `Wait`, `Done`);
+/// - `fn perform(&self, step, envelope, body) -> Option<JobInput<$client>>`: opens (and
+///   logs in), checks with `RSET`, sends (the message read from a new `body()`: each try
+///   reads it from the start), or closes with `QUIT`; `None` for the steps that take no
+///   answer (`Close`, `Wait`, `Done`);
 /// - `fn open_logged_in(&self) -> Result<$client>`: a new connection set up as a single
 ///   client's, then the pool's [`Login`](crate::pool::Login), if any.
 ///
@@ -17,15 +18,16 @@
 macro_rules! pool_steps {
     (
         client: $client:ty,
+        read: [$($read:tt)+],
         asyncness: [$($async:tt)*],
         await: [$($await:tt)*] $(,)?
     ) => {
         /// Performs `step` for a message: its answer for the job, if the step takes one.
-        $($async)* fn perform(
+        $($async)* fn perform<B: $($read)+>(
             &self,
             step: $crate::pool::JobStep<$client>,
             envelope: &$crate::client::Envelope,
-            message: &[u8],
+            body: &(impl Fn() -> B + ?Sized),
         ) -> ::std::option::Option<$crate::pool::JobInput<$client>> {
             use $crate::pool::{JobInput, JobStep};
             match step {
@@ -41,7 +43,7 @@ macro_rules! pool_steps {
                     Some(JobInput::Checked(alive.then_some(conn)))
                 }
                 JobStep::Send(mut conn) => {
-                    let result = conn.send_with_report(envelope.clone(), message) $($await)*;
+                    let result = conn.send_with_report(envelope.clone(), body()) $($await)*;
                     let end_of_data_unanswered = conn.end_of_data_unanswered();
                     let conn = conn.is_connected().then_some(conn);
                     Some(JobInput::Sent {

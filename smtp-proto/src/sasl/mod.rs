@@ -207,6 +207,32 @@ pub fn password_mechanism(name: &str, user: &str, password: &str) -> Option<Box<
     None
 }
 
+/// Any mechanism of this module by `name` (case-insensitive), for a caller that names one:
+/// those of [`password_mechanism`], plus XOAUTH2 and OAUTHBEARER (`secret` is the OAuth 2.0
+/// token) and EXTERNAL (`user`, if not empty, is the authorization identity; `secret` is not
+/// used). `None` for an unknown name, or credentials the mechanism cannot carry.
+pub fn named_mechanism(name: &str, user: &str, secret: &str) -> Option<Box<dyn Mechanism>> {
+    if name.eq_ignore_ascii_case("XOAUTH2") {
+        return XOAuth2::new(user, secret)
+            .ok()
+            .map(|m| Box::new(m) as Box<dyn Mechanism>);
+    }
+    if name.eq_ignore_ascii_case("OAUTHBEARER") {
+        return OAuthBearer::new(user, secret)
+            .ok()
+            .map(|m| Box::new(m) as Box<dyn Mechanism>);
+    }
+    if name.eq_ignore_ascii_case("EXTERNAL") {
+        let external = if user.is_empty() {
+            Ok(External::new())
+        } else {
+            External::new().with_authzid(user)
+        };
+        return external.ok().map(|m| Box::new(m) as Box<dyn Mechanism>);
+    }
+    password_mechanism(name, user, secret)
+}
+
 /// `Err(InvalidCredential(what))` when `value` contains any of the `forbidden` bytes.
 fn refuse(value: &str, forbidden: &[u8], what: &'static str) -> Result<(), SaslError> {
     if value.bytes().any(|b| forbidden.contains(&b)) {

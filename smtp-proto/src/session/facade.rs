@@ -206,8 +206,9 @@ macro_rules! smtplib_methods {
         }
 
         /// smtplib's `auth("PLAIN", …)`: AUTH with the mechanism named `mechanism`
-        /// (case-insensitive: `PLAIN`, `LOGIN`, `CRAM-MD5`, `SCRAM-SHA-256`, `SCRAM-SHA-1`) for
-        /// `user` and `password`. It must be offered; it is never replaced by another. An
+        /// (case-insensitive: `PLAIN`, `LOGIN`, `CRAM-MD5`, `SCRAM-SHA-256`, `SCRAM-SHA-1`;
+        /// `XOAUTH2` and `OAUTHBEARER` with the token as `password`; `EXTERNAL` with `user` as
+        /// the authorization identity) for `user` and `password`. It must be offered; it is never replaced by another. An
         /// unknown name (or credentials the mechanism cannot carry) is
         /// [`UsageError::NoSuitableMechanism`](smtp_proto::UsageError::NoSuitableMechanism).
         pub $($async)* fn login_with(

@@ -348,10 +348,11 @@ impl Authenticate {
     }
 
     /// smtplib's `auth("PLAIN", …)`: the mechanism named `name` (case-insensitive: `PLAIN`,
-    /// `LOGIN`, `CRAM-MD5`, `SCRAM-SHA-256`, `SCRAM-SHA-1`, as this build has them) for a user
-    /// name and password. An unknown name is [`UsageError::NoSuitableMechanism`].
+    /// `LOGIN`, `CRAM-MD5`, `SCRAM-SHA-256`, `SCRAM-SHA-1`, as this build has them; `XOAUTH2`,
+    /// `OAUTHBEARER` with a token for password; `EXTERNAL`) for a user name and password (see
+    /// [`named_mechanism`](crate::sasl::named_mechanism)). An unknown name is [`UsageError::NoSuitableMechanism`].
     pub fn by_name(name: &str, user: &str, password: &str) -> Result<Self> {
-        crate::sasl::password_mechanism(name, user, password)
+        crate::sasl::named_mechanism(name, user, password)
             .map(Self::mechanism)
             .ok_or(Error::Usage(UsageError::NoSuitableMechanism))
     }

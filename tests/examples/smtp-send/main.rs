@@ -9,6 +9,11 @@
 //!
 //! The integration tests include this file as a module (`#[path]`) and call [`run`] in-process,
 //! with their own standard streams.
+//!
+//! The parts: this file parses the flags and writes the summary; `message` reads the message
+//! once (a file, or standard input spooled beyond 1 MiB) and hands out copies; `session` sends
+//! every copy over one connection; `pooled` spreads them over `--connections N`; `outcome`
+//! maps the library's errors to exit codes.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -30,6 +35,21 @@ use smtp_blocking::proto::{Domain, Error as ProtoError, Extension, OwnedReply};
 use smtp_blocking::{Envelope, Error, SmtpClient, TlsIdentity, TlsMode, UsageError};
 use smtp_smol::GenericSmtpClient;
 
+#[path = "message.rs"]
+mod message;
+#[path = "outcome.rs"]
+mod outcome;
+#[path = "session.rs"]
+#[macro_use]
+mod session;
+#[path = "pooled.rs"]
+mod pooled;
+
+use message::{Body, Message};
+use outcome::record;
+use outcome::{exit_code, fail, Phase};
+use session::{mechanism, send};
+
 const USAGE: &str = "\
 usage: smtp-send --server HOST:PORT|/unix/socket --from ADDR --to ADDR [--to ADDR ...]
                  [--runtime blocking|async-std|smol] [--tls none|starttls|starttls-required|implicit]
@@ -37,6 +57,7 @@ usage: smtp-send --server HOST:PORT|/unix/socket --from ADDR --to ADDR [--to ADD
                  [--auth-user U --auth-pass P [--auth-mech PLAIN|LOGIN|CRAM-MD5|XOAUTH2|
                   SCRAM-SHA-256|SCRAM-SHA-1|OAUTHBEARER|EXTERNAL]]
                  [--allow-plaintext-auth] [--data FILE|-] [--timeout SECS] [--count N]
+                 [--connections N]
                  [--notify NEVER|SUCCESS,FAILURE,DELAY] [--orcpt ADDR] [--ret FULL|HDRS]
                  [--envid ID] [--json] [--trace]
 
@@ -55,7 +76,11 @@ usage: smtp-send --server HOST:PORT|/unix/socket --from ADDR --to ADDR [--to ADD
   --data          the message (headers + body); '-' or absent: standard input
   --timeout       seconds bounding the connect, the TLS handshake and each complete reply
                   (default: the RFC 5321 timeouts, 2 to 10 minutes)
-  --count         send the message N times on one connection (default 1)
+  --count         send the message N times (default 1)
+  --connections   spread the messages over N parallel connections (default 1: one
+                  connection, the messages pipelined); a connection lost before a message's
+                  end of data is replaced and the message sent again, one lost after it
+                  counts the message as unknown (never sent twice)
   --notify        DSN (RFC 3461): NOTIFY= on each RCPT: NEVER, or any of SUCCESS,FAILURE,DELAY
   --orcpt         DSN: ORCPT=rfc822;ADDR on each RCPT
   --ret           DSN: RET= on MAIL: FULL (the whole message) or HDRS (the headers)
@@ -137,6 +162,22 @@ enum AuthMech {
     External,
 }
 
+impl AuthMech {
+    /// The SASL name.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Plain => "PLAIN",
+            Self::Login => "LOGIN",
+            Self::CramMd5 => "CRAM-MD5",
+            Self::XOAuth2 => "XOAUTH2",
+            Self::ScramSha256 => "SCRAM-SHA-256",
+            Self::ScramSha1 => "SCRAM-SHA-1",
+            Self::OAuthBearer => "OAUTHBEARER",
+            Self::External => "EXTERNAL",
+        }
+    }
+}
+
 /// The parsed command line.
 #[derive(Debug)]
 struct Options {
@@ -157,6 +198,7 @@ struct Options {
     data: Option<String>,
     timeout: Option<Duration>,
     count: u64,
+    connections: usize,
     dsn: Dsn,
     json: bool,
     trace: bool,
@@ -223,6 +265,10 @@ fn parse_notify(v: &str) -> Result<Notify, String> {
 #[derive(Default)]
 struct Summary {
     sent: u64,
+    /// Messages not delivered, known not to be (nothing was accepted).
+    failed: u64,
+    /// Messages whose end of data was written but whose final reply never came.
+    unknown: u64,
     refused: BTreeMap<String, (u16, String)>,
     error: Option<String>,
     last_reply: Option<(u16, String)>,
@@ -266,6 +312,8 @@ pub(crate) fn run(
             "ok": code == exit::OK,
             "exit": code,
             "sent": summary.sent,
+            "failed": summary.failed,
+            "unknown": summary.unknown,
             "refused": refused,
             "error": summary.error,
             "reply": summary.last_reply.as_ref().map(|(c, t)| serde_json::json!([c, t])),
@@ -358,6 +406,7 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut data = None;
     let mut timeout = None;
     let mut count = 1u64;
+    let mut connections = 1usize;
     let mut dsn = Dsn::default();
     let mut json = false;
     let mut trace = false;
@@ -436,6 +485,15 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
                     .map_err(|_| format!("--count {v:?} is not a number"))?;
                 if count == 0 {
                     return Err("--count must be at least 1".into());
+                }
+            }
+            "--connections" => {
+                let v = value(flag)?;
+                connections = v
+                    .parse()
+                    .map_err(|_| format!("--connections {v:?} is not a number"))?;
+                if !(1..=1000).contains(&connections) {
+                    return Err("--connections must be from 1 to 1000".into());
                 }
             }
             "--notify" | "--orcpt" | "--ret" | "--envid" => {
@@ -532,6 +590,7 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
         data,
         timeout,
         count,
+        connections,
         dsn,
         json,
         trace,
@@ -569,545 +628,4 @@ fn parse_server(s: &str, tls: TlsMode, lmtp: bool) -> Result<Server, String> {
         return Err(format!("--server {s:?}: bad host"));
     }
     Ok(Server::Tcp(host.to_owned(), port))
-}
-
-/// A file up to this size is read into memory once, so that `--count` copies cost no file
-/// system calls; a larger one streams from the file for each copy. Standard input up to this
-/// size is kept in memory; a larger one is spooled to a temporary file.
-const IN_MEMORY_MAX: u64 = 1024 * 1024;
-
-/// The message: a large file or spooled standard input (rewound for each copy, never loaded
-/// whole), or in memory: a small file, or small standard input.
-enum Message {
-    File(File),
-    Spooled(Spool),
-    Memory(Vec<u8>),
-}
-
-/// Standard input copied to a temporary file, as it cannot be rewound for `--count` copies.
-///
-/// The file is created new (never an existing path or link), readable by its owner only, in
-/// `std::env::temp_dir()`. On Unix its name is removed at once (the open file lives on until
-/// closed, even if the program is killed); elsewhere it is removed when the spool is dropped.
-struct Spool {
-    file: File,
-    /// The name still to remove (not on Unix, where it is already gone).
-    path: Option<std::path::PathBuf>,
-}
-
-impl Spool {
-    /// A new, empty temporary file.
-    fn create() -> io::Result<Self> {
-        let dir = std::env::temp_dir();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let mut attempt = 0u32;
-        loop {
-            let name = format!("smtp-send-{}-{nanos}-{attempt}.spool", std::process::id());
-            let path = dir.join(name);
-            let mut options = std::fs::OpenOptions::new();
-            options.read(true).write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            match options.open(&path) {
-                Ok(file) => {
-                    #[cfg(unix)]
-                    {
-                        std::fs::remove_file(&path)?;
-                        return Ok(Self { file, path: None });
-                    }
-                    #[cfg(not(unix))]
-                    return Ok(Self {
-                        file,
-                        path: Some(path),
-                    });
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => {
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-}
-
-impl Drop for Spool {
-    fn drop(&mut self) {
-        if let Some(path) = self.path.take() {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-impl Message {
-    /// The message and its shape.
-    fn open(data: Option<&str>, stdin: &mut dyn Read) -> Result<(Self, MessageShape), String> {
-        let mut buf = Vec::new();
-        match data {
-            Some(path) if path != "-" => {
-                let mut file = File::open(path).map_err(|e| format!("--data {path:?}: {e}"))?;
-                let (len, shape) = scan(&mut file).map_err(|e| format!("--data {path:?}: {e}"))?;
-                if len > IN_MEMORY_MAX {
-                    return Ok((Self::File(file), shape));
-                }
-                buf.reserve(usize::try_from(len).unwrap_or_default());
-                file.seek(SeekFrom::Start(0))
-                    .and_then(|_| file.read_to_end(&mut buf))
-                    .map_err(|e| format!("--data {path:?}: {e}"))?;
-            }
-            _ => {
-                // One byte more than the limit tells whether there is more.
-                stdin
-                    .take(IN_MEMORY_MAX + 1)
-                    .read_to_end(&mut buf)
-                    .map_err(|e| format!("reading standard input: {e}"))?;
-                if buf.len() as u64 > IN_MEMORY_MAX {
-                    let (spool, shape) =
-                        spool(&buf, stdin).map_err(|e| format!("spooling standard input: {e}"))?;
-                    return Ok((Self::Spooled(spool), shape));
-                }
-            }
-        }
-        let shape = MessageShape::of(&buf);
-        Ok((Self::Memory(buf), shape))
-    }
-
-    /// One more copy to send. A file copy rewinds the shared file at its first read: bodies
-    /// are read one at a time, each to its end, so copies never interleave.
-    fn copy(&self) -> Copy<'_> {
-        match self {
-            Self::File(file) | Self::Spooled(Spool { file, .. }) => Copy::File {
-                file,
-                rewound: false,
-            },
-            Self::Memory(m) => Copy::Memory(m),
-        }
-    }
-}
-
-/// One copy of the message being read.
-enum Copy<'a> {
-    /// The file, rewound at the first read.
-    File {
-        file: &'a File,
-        rewound: bool,
-    },
-    Memory(&'a [u8]),
-}
-
-impl Read for Copy<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Self::File { file, rewound } => {
-                if !*rewound {
-                    file.seek(SeekFrom::Start(0))?;
-                    *rewound = true;
-                }
-                file.read(buf)
-            }
-            Self::Memory(m) => m.read(buf),
-        }
-    }
-}
-
-/// `head` and the rest of `stdin` in a new [`Spool`], measured on the way, in constant memory.
-fn spool(head: &[u8], stdin: &mut dyn Read) -> io::Result<(Spool, MessageShape)> {
-    let mut spool = Spool::create()?;
-    let mut shape = MessageShape::new();
-    let mut out = io::BufWriter::with_capacity(64 * 1024, &mut spool.file);
-    shape.push(head);
-    out.write_all(head)?;
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match stdin.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        let piece = buf.get(..n).unwrap_or_default();
-        shape.push(piece);
-        out.write_all(piece)?;
-    }
-    out.flush()?;
-    drop(out);
-    Ok((spool, shape))
-}
-
-/// The file's length and shape, in one streaming pass.
-fn scan(file: &mut File) -> io::Result<(u64, MessageShape)> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut len = 0u64;
-    let mut shape = MessageShape::new();
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => return Ok((len, shape)),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        len += n as u64;
-        shape.push(buf.get(..n).unwrap_or_default());
-    }
-}
-
-/// The session: connect, authenticate, send `count` times, quit.
-fn send(
-    opts: &Options,
-    stdin: &mut dyn Read,
-    stdout: &mut dyn Write,
-    stderr: &SharedWrite,
-    summary: &mut Summary,
-) -> i32 {
-    let (message, shape) = match Message::open(opts.data.as_deref(), stdin) {
-        Ok(m) => m,
-        Err(e) => {
-            summary.error = Some(e);
-            return exit::USAGE;
-        }
-    };
-    let connected = open(opts, stderr);
-    let mut client = match connected {
-        Ok(c) => c,
-        Err(e) => return fail(summary, &e, Phase::Connect),
-    };
-    if let Some((user, pass, mech)) = &opts.auth {
-        let result = match mech {
-            None => client.login(user, pass),
-            Some(m) => match mechanism(*m, user, pass) {
-                Ok(m) => client.auth(m),
-                Err(e) => {
-                    summary.error = Some(e);
-                    client.close();
-                    return exit::USAGE;
-                }
-            },
-        };
-        if let Err(e) = result {
-            let code = fail(summary, &e, Phase::Auth);
-            let _ = client.quit();
-            return code;
-        }
-    }
-    let mut envelope = Envelope::new(opts.from.clone(), opts.to.iter().cloned());
-    if opts.dsn.requested() {
-        // A DSN is a request, not a need: without the extension the message goes without it.
-        if client.offers(Extension::Dsn) {
-            opts.dsn.apply(&mut envelope);
-        } else {
-            say(
-                stderr,
-                "smtp-send: warning: the server does not offer DSN; \
-                 sending without --notify/--orcpt/--ret/--envid",
-            );
-        }
-    }
-    envelope.declare(&shape);
-    // One connection, the copies pipelined back to back (the adapter keeps one message ahead).
-    let mut copies = (0..opts.count).map(|_| (envelope.clone(), message.copy()));
-    let start = Instant::now();
-    let mut first_failure = None;
-    let mut n = 0u64;
-    // Each report is tallied as it arrives: memory stays flat whatever `--count` is.
-    let mut tally = |report: MailReport| {
-        n += 1;
-        for (mailbox, reply) in report.refused() {
-            summary
-                .refused
-                .insert(mailbox.as_str().to_owned(), reply_pair(reply));
-        }
-        let (code, reply) = match &report.outcome {
-            MailOutcome::Accepted(r) => (exit::OK, Some(r)),
-            MailOutcome::SenderRefused(r) => (exit::SENDER, Some(r)),
-            MailOutcome::RecipientsRefused => (exit::RECIPIENTS, None),
-            MailOutcome::DataRefused(r) => (exit::DATA, Some(r)),
-            _ => (exit::SMTP, None),
-        };
-        if let Some(r) = reply {
-            summary.last_reply = Some(reply_pair(r));
-        }
-        if !opts.json {
-            let what = match reply {
-                Some(r) => r.to_string(),
-                None => "every recipient refused".to_owned(),
-            };
-            let _ = writeln!(stdout, "message {n}: {}", printable(&what));
-        }
-        if code == exit::OK {
-            summary.sent += 1;
-        } else if first_failure.is_none() {
-            first_failure = Some(code);
-            summary.error = Some(match reply {
-                Some(r) => format!("message {n} refused: {r}"),
-                None => format!("message {n}: every recipient refused"),
-            });
-        }
-    };
-    // Trouble after the last final reply cannot turn an outcome into an error: `send_all_with`
-    // keeps its result when its work was complete (the adapters' run loops).
-    if let Err(e) = client.send_all_with(&mut copies, &mut tally) {
-        let code = fail(summary, &e, Phase::Mail);
-        let _ = client.quit();
-        return code;
-    }
-    summary.elapsed = Some(start.elapsed());
-    if let Some(code) = first_failure {
-        let _ = client.quit();
-        return code;
-    }
-    // The messages are accepted: whatever happens to QUIT does not change that.
-    let _ = client.quit();
-    exit::OK
-}
-
-/// The calls the CLI makes, whichever adapter makes them.
-trait Session {
-    /// Whether the server's last EHLO/LHLO offered `extension`.
-    fn offers(&self, extension: Extension) -> bool;
-    fn login(&mut self, user: &str, pass: &str) -> Result<OwnedReply, Error>;
-    fn auth(&mut self, mechanism: Box<dyn Mechanism>) -> Result<OwnedReply, Error>;
-    fn send_all_with<'a>(
-        &mut self,
-        messages: &mut dyn Iterator<Item = (Envelope, Copy<'a>)>,
-        on_report: &mut dyn FnMut(MailReport),
-    ) -> Result<(), Error>;
-    fn quit(&mut self) -> Result<(), Error>;
-    fn close(&mut self);
-}
-
-impl Session for SmtpClient {
-    fn offers(&self, extension: Extension) -> bool {
-        self.capabilities().is_some_and(|c| c.supports(extension))
-    }
-    fn login(&mut self, user: &str, pass: &str) -> Result<OwnedReply, Error> {
-        Self::login(self, user, pass)
-    }
-    fn auth(&mut self, mechanism: Box<dyn Mechanism>) -> Result<OwnedReply, Error> {
-        Self::auth(self, mechanism)
-    }
-    fn send_all_with<'a>(
-        &mut self,
-        messages: &mut dyn Iterator<Item = (Envelope, Copy<'a>)>,
-        on_report: &mut dyn FnMut(MailReport),
-    ) -> Result<(), Error> {
-        Self::send_all_with(self, messages, on_report)
-    }
-    fn quit(&mut self) -> Result<(), Error> {
-        Self::quit(self)
-    }
-    fn close(&mut self) {
-        Self::close(self);
-    }
-}
-
-/// An async runtime, run to completion one call at a time (a CLI has one session to drive).
-trait BlockOn: smtp_smol::Runtime {
-    fn block_on<F: Future>(future: F) -> F::Output;
-}
-
-impl BlockOn for smtp_smol::Smol {
-    fn block_on<F: Future>(future: F) -> F::Output {
-        smol::block_on(future)
-    }
-}
-
-impl BlockOn for smtp_async_std::AsyncStd {
-    fn block_on<F: Future>(future: F) -> F::Output {
-        async_std::task::block_on(future)
-    }
-}
-
-/// The message file (or standard input copy) as an `AsyncRead`: a local read in the session's
-/// own task, which has nothing else to do meanwhile.
-struct LocalRead<R>(R);
-
-impl<R: Read + Unpin> futures_lite::AsyncRead for LocalRead<R> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        Poll::Ready(self.0.read(buf))
-    }
-}
-
-impl<R: BlockOn> Session for GenericSmtpClient<R> {
-    fn offers(&self, extension: Extension) -> bool {
-        self.capabilities().is_some_and(|c| c.supports(extension))
-    }
-    fn login(&mut self, user: &str, pass: &str) -> Result<OwnedReply, Error> {
-        R::block_on(Self::login(self, user, pass))
-    }
-    fn auth(&mut self, mechanism: Box<dyn Mechanism>) -> Result<OwnedReply, Error> {
-        R::block_on(Self::auth(self, mechanism))
-    }
-    fn send_all_with<'a>(
-        &mut self,
-        messages: &mut dyn Iterator<Item = (Envelope, Copy<'a>)>,
-        on_report: &mut dyn FnMut(MailReport),
-    ) -> Result<(), Error> {
-        let messages = messages.map(|(envelope, body)| (envelope, LocalRead(body)));
-        R::block_on(Self::send_all_with(self, messages, on_report))
-    }
-    fn quit(&mut self) -> Result<(), Error> {
-        R::block_on(Self::quit(self))
-    }
-    fn close(&mut self) {
-        Self::close(self);
-    }
-}
-
-/// The session settings the options ask for (every adapter takes them whole).
-fn settings(opts: &Options) -> Settings {
-    let mut s = Settings::default();
-    s.hello_on_connect = true;
-    s.tls = opts.tls;
-    s.lmtp = opts.lmtp;
-    s.danger_accept_invalid_certs = opts.insecure;
-    s.allow_plaintext_auth = opts.allow_plaintext_auth;
-    s.timeout = opts.timeout;
-    s.local_hostname = opts.helo.clone();
-    s.tls_roots = opts.ca.clone();
-    s.tls_identity = opts.identity.clone();
-    s
-}
-
-/// The builder of any adapter with the options set (`settings` and `transcript_sink` are
-/// every builder's).
-macro_rules! configured {
-    ($builder:expr, $opts:expr, $stderr:expr) => {{
-        let opts: &Options = $opts;
-        let mut builder = $builder.settings(settings(opts));
-        if opts.trace {
-            let sink = Arc::clone($stderr);
-            builder = builder.transcript_sink(move |entry| {
-                if let Ok(mut err) = sink.lock() {
-                    let _ = writeln!(err, "{}", printable(&entry.to_string()));
-                }
-            });
-        }
-        builder
-    }};
-}
-
-/// Connects with the adapter of `--runtime`: the only place the runtimes differ.
-fn open(opts: &Options, stderr: &SharedWrite) -> Result<Box<dyn Session>, Error> {
-    match opts.runtime {
-        Runtime::Blocking => {
-            let builder = configured!(SmtpClient::builder(), opts, stderr);
-            Ok(Box::new(match &opts.server {
-                Server::Tcp(host, port) => builder.connect(host, *port)?,
-                Server::Unix(path) => builder.connect_unix(path)?,
-            }))
-        }
-        Runtime::Smol => open_async::<smtp_smol::Smol>(opts, stderr),
-        Runtime::AsyncStd => open_async::<smtp_async_std::AsyncStd>(opts, stderr),
-    }
-}
-
-fn open_async<R: BlockOn>(opts: &Options, stderr: &SharedWrite) -> Result<Box<dyn Session>, Error> {
-    let builder = configured!(GenericSmtpClient::<R>::builder(), opts, stderr);
-    let client = R::block_on(async {
-        match &opts.server {
-            Server::Tcp(host, port) => builder.connect(host, *port).await,
-            Server::Unix(path) => builder.connect_unix(path).await,
-        }
-    })?;
-    Ok(Box::new(client))
-}
-
-/// The `--auth-mech` mechanism: OAuth mechanisms take the password as the token, EXTERNAL
-/// takes the user as its authorization identity and ignores the password.
-fn mechanism(m: AuthMech, user: &str, pass: &str) -> Result<Box<dyn Mechanism>, String> {
-    let e = |e: smtp_blocking::proto::sasl::SaslError| e.to_string();
-    Ok(match m {
-        AuthMech::Plain => Box::new(Plain::new(user, pass).map_err(e)?),
-        AuthMech::Login => Box::new(Login::new(user, pass)),
-        AuthMech::CramMd5 => Box::new(CramMd5::new(user, pass)),
-        AuthMech::XOAuth2 => Box::new(XOAuth2::new(user, pass).map_err(e)?),
-        AuthMech::ScramSha256 => Box::new(Scram::new(ScramHash::Sha256, user, pass).map_err(e)?),
-        AuthMech::ScramSha1 => Box::new(Scram::new(ScramHash::Sha1, user, pass).map_err(e)?),
-        AuthMech::OAuthBearer => Box::new(OAuthBearer::new(user, pass).map_err(e)?),
-        AuthMech::External => Box::new(External::new().with_authzid(user).map_err(e)?),
-    })
-}
-
-fn reply_pair(reply: &OwnedReply) -> (u16, String) {
-    let text: Vec<String> = reply
-        .lines()
-        .map(|l| String::from_utf8_lossy(l).into_owned())
-        .collect();
-    (reply.code().get(), text.join("\n"))
-}
-
-/// Where in the session an error happened (an I/O error means "could not connect" only while
-/// connecting).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Connect,
-    Auth,
-    Mail,
-}
-
-fn fail(summary: &mut Summary, error: &Error, phase: Phase) -> i32 {
-    summary.error = Some(error.to_string());
-    if let Some(reply) = error.reply() {
-        summary.last_reply = Some(reply_pair(reply));
-    }
-    if let Error::RecipientsRefused(refused) | Error::DataRefused { refused, .. } = error {
-        for (mailbox, reply) in refused {
-            summary
-                .refused
-                .insert(mailbox.as_str().to_owned(), reply_pair(reply));
-        }
-    }
-    exit_code(error, phase)
-}
-
-/// The contract's exit code for a library error.
-fn exit_code(error: &Error, phase: Phase) -> i32 {
-    if error.is_timeout() {
-        return exit::TIMEOUT;
-    }
-    match error {
-        Error::Io(_) if phase == Phase::Connect => exit::CONNECT,
-        Error::Io(_) | Error::NotConnected => exit::CLOSED,
-        Error::Tls(_) | Error::StartTlsRefused(_) => exit::TLS,
-        Error::Smtp(e) => match e {
-            ProtoError::UnexpectedEof(_) => exit::CLOSED,
-            ProtoError::Rejected { stage, .. } => match stage {
-                Stage::Greeting => exit::CONNECT,
-                Stage::Hello => exit::HELLO,
-                Stage::StartTls | Stage::TlsHandshake => exit::TLS,
-                Stage::Auth => exit::AUTH,
-                Stage::Mail => exit::SENDER,
-                Stage::Rcpt => exit::RECIPIENTS,
-                Stage::Data | Stage::DataBlock | Stage::DataEnd | Stage::Bdat => exit::DATA,
-                _ => exit::SMTP,
-            },
-            ProtoError::HelloRefused(_) => exit::HELLO,
-            ProtoError::TlsUnavailable => exit::UNSUPPORTED,
-            ProtoError::StartTlsRefused(_) | ProtoError::StartTlsInjection => exit::TLS,
-            ProtoError::Sasl(_) | ProtoError::AuthLoop(_) => exit::AUTH,
-            _ => exit::SMTP,
-        },
-        Error::Usage(u) => match u {
-            UsageError::Unsupported(_)
-            | UsageError::MechanismNotOffered(_)
-            | UsageError::NoSuitableMechanism
-            | UsageError::AuthWithoutTls
-            | UsageError::RequireTlsWithoutTls => exit::UNSUPPORTED,
-            UsageError::TooLarge { .. } => exit::DATA,
-            UsageError::NoRecipients | UsageError::InvalidMechanism(_) => exit::USAGE,
-            _ => exit::SMTP,
-        },
-        Error::InvalidInput(_) | Error::InvalidSetting(_) | Error::Message(_) => exit::USAGE,
-        Error::HeloRefused(_) => exit::HELLO,
-        Error::AuthFailed(_) => exit::AUTH,
-        Error::SenderRefused { .. } => exit::SENDER,
-        Error::RecipientsRefused(_) => exit::RECIPIENTS,
-        Error::DataRefused { .. } => exit::DATA,
-        _ => exit::SMTP,
-    }
 }
