@@ -27,6 +27,10 @@ macro_rules! pool_tests {
                 scenarios::messages_spread_over_the_connections_and_arrive_once::<P>();
             }
             #[test]
+            fn many_threads_share_one_pool() {
+                scenarios::many_threads_share_one_pool::<P>();
+            }
+            #[test]
             fn a_per_connection_limit_452_renews_the_connection() {
                 scenarios::a_per_connection_limit_renews_the_connection::<P>(false);
             }

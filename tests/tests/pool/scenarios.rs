@@ -36,6 +36,34 @@ pub fn messages_spread_over_the_connections_and_arrive_once<P: UnderTest>() {
     );
 }
 
+pub fn many_threads_share_one_pool<P: UnderTest>() {
+    let server = FaultServer::start().expect("server");
+    let pool = P::new(settings(|p| p.max_connections = 3), server.port());
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            let pool = &pool;
+            scope.spawn(move || {
+                for k in 0..10 {
+                    let (envelope, body) = message(t * 10 + k);
+                    let outcome = pool.send(&envelope, &body);
+                    assert!(outcome.is_delivered(), "{outcome:?}");
+                }
+            });
+        }
+    });
+    let store = server.store();
+    assert_eq!(store.len(), 80);
+    let mut senders: Vec<&str> = store.iter().map(|s| s.from.as_str()).collect();
+    senders.sort_unstable();
+    senders.dedup();
+    assert_eq!(senders.len(), 80, "a message stored twice");
+    assert!(
+        server.max_open_connections() <= 3,
+        "{}",
+        server.max_open_connections()
+    );
+}
+
 pub fn a_per_connection_limit_renews_the_connection<P: UnderTest>(with_421: bool) {
     let limit = if with_421 {
         Limit::Reply421
