@@ -740,6 +740,14 @@ impl Client {
     }
 
     /// The next transcript line, when [`Config::transcript`] is on.
+    ///
+    /// The transcript is one queue of its own, apart from the events: a `Sent` line is added
+    /// when a command is queued for writing, a `Received` line when a reply line is parsed,
+    /// `TlsEstablished` at [`handle_tls_established`](Self::handle_tls_established), all in the
+    /// order they happen on the wire. Nothing depends on draining it: drain it whenever
+    /// convenient (the [`Pump`](crate::session::Pump) drains it before each step). It holds at
+    /// most [`Limits::transcript`](crate::client::Limits::transcript) lines; beyond that the oldest
+    /// are dropped.
     pub fn poll_transcript(&mut self) -> Option<TranscriptEntry> {
         self.transcript.pop_front()
     }
