@@ -55,7 +55,7 @@ fn a_step_asked_for_again_is_the_same_and_would_block_is_not_a_timeout() {
         matches!(
             first,
             Step::Write {
-                look_first: false,
+                look_first: true,
                 ..
             }
         ),
@@ -104,4 +104,46 @@ fn timed_out_is_the_deadline_passing() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn the_first_write_of_a_call_looks_first_and_finds_a_server_gone_while_idle() {
+    let t0 = Instant::now();
+    let mut client = client(t0);
+    let mut sink = None;
+    let mut greeting = Pump::new(Greeting);
+    assert!(matches!(
+        greeting.next(&mut client, &mut sink, t0),
+        Step::Read { .. }
+    ));
+    greeting.read(&mut client, Ok(b"220 mx ESMTP\r\n"), t0);
+    assert!(matches!(
+        greeting.next(&mut client, &mut sink, t0),
+        Step::Done { result: Ok(_), .. }
+    ));
+    // Idle for a minute: meanwhile the server said 421 and closed.
+    let t1 = t0 + Duration::from_secs(60);
+    let mut noop = Pump::new(Command::new(Request::Noop));
+    let Step::Write { look_first, .. } = noop.next(&mut client, &mut sink, t1) else {
+        panic!("NOOP is written first");
+    };
+    assert!(look_first, "the first write of a call looks first");
+    noop.read(&mut client, Ok(b"421 4.4.2 idle too long\r\n"), t1);
+    let step = noop.next(&mut client, &mut sink, t1);
+    match step {
+        Step::Write { .. } => panic!("written to a server that is gone"),
+        Step::Done { close, .. } => assert!(close),
+        // The 421 may be read as the end of the session first.
+        other => {
+            noop.read(&mut client, Ok(b""), t1);
+            assert!(
+                matches!(
+                    noop.next(&mut client, &mut sink, t1),
+                    Step::Done { close: true, .. }
+                ),
+                "{other:?}"
+            );
+        }
+    }
+    assert!(client.is_closed());
 }

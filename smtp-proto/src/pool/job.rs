@@ -85,6 +85,8 @@ pub struct Job {
     not_before: Option<Instant>,
     /// Messages sent on the connection lent to this job.
     sent: u32,
+    /// When the current try started (counted against the rate).
+    started: Option<Instant>,
     /// The outcome, held while a connection is closed first.
     outcome: Option<Outcome>,
 }
@@ -120,6 +122,7 @@ impl Job {
         match policy.checkout(now) {
             Checkout::Reuse { conn, sent, check } => {
                 self.sent = sent;
+                self.started = Some(now);
                 if check {
                     JobStep::Check(conn)
                 } else {
@@ -128,6 +131,7 @@ impl Job {
             }
             Checkout::Open => {
                 self.sent = 0;
+                self.started = Some(now);
                 JobStep::Open
             }
             Checkout::Wait(until) => JobStep::Wait(until),
@@ -148,7 +152,9 @@ impl Job {
             }
             JobInput::Opened(Err(error)) => {
                 policy.open_failed(now);
-                policy.unstart();
+                if let Some(started) = self.started.take() {
+                    policy.unstart(started);
+                }
                 if is_temporary(&error) {
                     self.retry(policy, now, || Outcome::Failed(error));
                 } else {
@@ -159,7 +165,9 @@ impl Job {
             JobInput::Checked(Some(conn)) => Some(JobStep::Send(conn)),
             JobInput::Checked(None) => {
                 policy.discard();
-                policy.unstart();
+                if let Some(started) = self.started.take() {
+                    policy.unstart(started);
+                }
                 None
             }
             JobInput::Sent {

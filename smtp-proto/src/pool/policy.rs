@@ -85,6 +85,7 @@ impl<C> Policy<C> {
     /// A connection for the next message (a start within the rate limit is counted; give it
     /// back with [`unstart`](Self::unstart) when no message went out after all).
     pub fn checkout(&mut self, now: Instant) -> Checkout<C> {
+        self.settle(now);
         if let Some(until) = self.rate_wait(now) {
             return Checkout::Wait(Some(until));
         }
@@ -109,10 +110,13 @@ impl<C> Policy<C> {
         Checkout::Open
     }
 
-    /// The last start did not send a message (its connection could not be opened or failed its
-    /// check): it does not count against the rate.
-    pub fn unstart(&mut self) {
-        self.starts.pop_back();
+    /// The start made at `started` (the `now` of its checkout) did not send a message (its
+    /// connection could not be opened or failed its check): it does not count against the
+    /// rate. A start that has left the window already counts for nothing.
+    pub fn unstart(&mut self, started: Instant) {
+        if let Some(i) = self.starts.iter().rposition(|&t| t == started) {
+            self.starts.remove(i);
+        }
     }
 
     /// A connection asked for by [`Checkout::Open`] is ready.
@@ -153,6 +157,7 @@ impl<C> Policy<C> {
 
     /// An idle connection that has waited [`PoolSettings::idle_timeout`]: close it (QUIT).
     pub fn take_expired(&mut self, now: Instant) -> Option<C> {
+        self.settle(now);
         let timeout = self.settings.idle_timeout;
         let i = self
             .idle
@@ -176,6 +181,24 @@ impl<C> Policy<C> {
             .filter_map(|idle| idle.since.checked_add(self.settings.idle_timeout));
         let rate = self.rate_window_end();
         expiries.chain(rate).chain(self.no_open_before).min()
+    }
+
+    /// Forgets what has passed by `now` (an ended back-off — the count of failures stays, for
+    /// the doubling — and starts out of the rate window), so that `poll_timeout` never reports
+    /// the past.
+    fn settle(&mut self, now: Instant) {
+        if self.no_open_before.is_some_and(|t| t <= now) {
+            self.no_open_before = None;
+        }
+        if let Some(rate) = self.settings.rate {
+            while self
+                .starts
+                .front()
+                .is_some_and(|&t| now.saturating_duration_since(t) >= rate.per)
+            {
+                self.starts.pop_front();
+            }
+        }
     }
 
     fn started(&mut self, now: Instant) {

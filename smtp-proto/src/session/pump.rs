@@ -104,7 +104,8 @@ pub enum Step<T> {
     Write {
         /// When the write has waited too long.
         deadline: Instant,
-        /// A body is going out: first look, without waiting, for input that already arrived.
+        /// First look, without waiting, for input that already arrived: while a body is going
+        /// out, and for the first writes of a call.
         look_first: bool,
     },
     /// Read from the server, by `deadline`.
@@ -173,7 +174,12 @@ impl<O: Operation> Pump<O> {
             op,
             phase: Phase::Start,
             feeding: None,
-            reading_ahead: false,
+            // The first writes of a call look first: a connection the server closed while it
+            // sat idle (its FIN, or a 421, already arrived) is found before anything of the
+            // call is written — with CHUNKING and PIPELINING a whole message may go out in the
+            // first write, and a message lost after its end of data was written is one whose
+            // fate is unknown.
+            reading_ahead: true,
             draining: None,
             failure: None,
             handshake: None,
