@@ -262,13 +262,15 @@ fn is_timeout(e: &io::Error) -> bool {
     matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }
 
-/// Whether the socket timeout must be set again for a wait of `wanted`: not when the one set
-/// (`armed`) is within 1/64 of it (at most 50 ms). One `setsockopt` before every read and write
-/// would double the system calls of a small message; a timeout this much early only makes the
-/// stream wait again, this much late is noise against RFC 5321's minutes.
+/// Whether the socket timeout must be set again for a wait of `wanted`: when the one set
+/// (`armed`) would end more than 1/64 of `wanted` (at most 50 ms) after it, or before an eighth
+/// of it. One `setsockopt` before every read and write would double the system calls of a
+/// small message, and RFC 5321's timeouts differ by stage (2 to 10 minutes): a shorter timeout
+/// only makes the stream wait again, now and then; one this much late is noise against
+/// minutes.
 fn rearm(armed: Option<Duration>, wanted: Duration) -> bool {
     let slack = (wanted / 64).min(Duration::from_millis(50));
-    armed.is_none_or(|armed| armed.abs_diff(wanted) > slack)
+    armed.is_none_or(|armed| armed > wanted + slack || armed < wanted / 8)
 }
 
 impl fmt::Debug for Stream {
@@ -488,15 +490,19 @@ mod tests {
         let secs = Duration::from_secs;
         let ms = Duration::from_millis;
         assert!(rearm(None, secs(300)));
-        // 300 s: 50 ms of slack either way.
+        // 300 s: a timeout up to 50 ms late stands, one later is shortened.
         assert!(!rearm(Some(secs(300)), secs(300) - ms(50)));
         assert!(rearm(Some(secs(300)), secs(300) - ms(51)));
-        assert!(rearm(Some(secs(300)), secs(300) + ms(51)));
         // A wait of 640 ms: 10 ms.
         assert!(!rearm(Some(ms(650)), ms(640)));
-        assert!(!rearm(Some(ms(630)), ms(640)));
         assert!(rearm(Some(ms(651)), ms(640)));
         // A much shorter wait (a near deadline) is always armed.
         assert!(rearm(Some(secs(300)), ms(10)));
+        // A longer wait keeps a shorter timeout (the stream waits again when it ends), as RFC
+        // 5321's stage timeouts alternate: 2 minutes armed serve a 10-minute wait...
+        assert!(!rearm(Some(secs(120)), secs(600)));
+        assert!(!rearm(Some(ms(630)), ms(640)));
+        // ...but not one so short that it would wake the stream over and over.
+        assert!(rearm(Some(secs(60)), secs(600)));
     }
 }

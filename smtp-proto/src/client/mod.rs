@@ -324,6 +324,12 @@ impl Client {
         self.phase == Phase::Closed
     }
 
+    /// When the last complete reply arrived (`None` before the greeting): how long the
+    /// connection has been quiet.
+    pub fn last_reply_at(&self) -> Option<Instant> {
+        self.last_reply_at
+    }
+
     /// Whether the end of data of a mail transaction was written and its reply is still
     /// awaited — or, once the session is closed, was never read. Then the server may have
     /// taken the message although the client cannot know (RFC 5321 §4.1.1.4, the duplicate

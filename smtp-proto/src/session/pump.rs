@@ -105,7 +105,8 @@ pub enum Step<T> {
         /// When the write has waited too long.
         deadline: Instant,
         /// First look, without waiting, for input that already arrived: while a body is going
-        /// out, and for the first writes of a call.
+        /// out, and for the first writes of a call on a connection quiet for
+        /// [`LOOK_AFTER_QUIET`].
         look_first: bool,
     },
     /// Read from the server, by `deadline`.
@@ -174,12 +175,7 @@ impl<O: Operation> Pump<O> {
             op,
             phase: Phase::Start,
             feeding: None,
-            // The first writes of a call look first: a connection the server closed while it
-            // sat idle (its FIN, or a 421, already arrived) is found before anything of the
-            // call is written — with CHUNKING and PIPELINING a whole message may go out in the
-            // first write, and a message lost after its end of data was written is one whose
-            // fate is unknown.
-            reading_ahead: true,
+            reading_ahead: false,
             draining: None,
             failure: None,
             handshake: None,
@@ -218,6 +214,14 @@ impl<O: Operation> Pump<O> {
             match &self.phase {
                 Phase::Start => {
                     self.phase = Phase::Run;
+                    // After a quiet spell the first writes of a call look first: a connection
+                    // the server closed meanwhile (its FIN, or a 421, already arrived) is found
+                    // before anything of the call is written — with CHUNKING and PIPELINING a
+                    // whole message may go out in the first write, and a message lost after
+                    // its end of data was written is one whose fate is unknown.
+                    self.reading_ahead = client
+                        .last_reply_at()
+                        .is_some_and(|at| now.saturating_duration_since(at) >= LOOK_AFTER_QUIET);
                     if let Err(e) = self.op.start(client) {
                         self.phase = Phase::Over;
                         return Step::Done {
@@ -498,6 +502,9 @@ fn flush_transcript(client: &mut Client, sink: &mut Option<TranscriptSink>) {
         }
     }
 }
+
+/// How long a connection must have been quiet before a call looks at its input before writing.
+pub const LOOK_AFTER_QUIET: Duration = Duration::from_secs(1);
 
 /// The peer went away.
 fn is_disconnect(e: &io::Error) -> bool {
