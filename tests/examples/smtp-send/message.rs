@@ -7,6 +7,11 @@ use super::*;
 /// size is kept in memory; a larger one is spooled to a temporary file.
 const IN_MEMORY_MAX: u64 = 1024 * 1024;
 
+/// With several copies to send, a file up to this size is read into memory once (as
+/// smtp-source holds its message): each copy then costs no file read. Peak memory stays under
+/// 16 MiB.
+const COPIES_IN_MEMORY_MAX: u64 = 10 * 1024 * 1024;
+
 /// The message: a large file or spooled standard input (rewound for each copy, never loaded
 /// whole), or in memory: a small file, or small standard input.
 pub(crate) enum Message {
@@ -75,6 +80,7 @@ impl Message {
     /// The message and its shape.
     pub(crate) fn open(
         data: Option<&str>,
+        copies: u64,
         stdin: &mut dyn Read,
     ) -> Result<(Self, MessageShape), String> {
         let mut buf = Vec::new();
@@ -82,7 +88,12 @@ impl Message {
             Some(path) if path != "-" => {
                 let mut file = File::open(path).map_err(|e| format!("--data {path:?}: {e}"))?;
                 let (len, shape) = scan(&mut file).map_err(|e| format!("--data {path:?}: {e}"))?;
-                if len > IN_MEMORY_MAX {
+                let in_memory = if copies > 1 {
+                    COPIES_IN_MEMORY_MAX
+                } else {
+                    IN_MEMORY_MAX
+                };
+                if len > in_memory {
                     return Ok((Self::File(file), shape));
                 }
                 buf.reserve(usize::try_from(len).unwrap_or_default());

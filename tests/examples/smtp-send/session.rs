@@ -10,7 +10,7 @@ pub(crate) fn send(
     stderr: &SharedWrite,
     summary: &mut Summary,
 ) -> i32 {
-    let (message, shape) = match Message::open(opts.data.as_deref(), stdin) {
+    let (message, shape) = match Message::open(opts.data.as_deref(), opts.count, stdin) {
         Ok(m) => m,
         Err(e) => {
             summary.error = Some(e);
