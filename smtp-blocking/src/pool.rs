@@ -25,7 +25,8 @@ const RECHECK: Duration = Duration::from_secs(1);
 /// the pool's login), reused, renewed after its quota, checked after idling, retried on
 /// another after a failure that left the message undelivered — never after one that may have
 /// delivered it. Every message ends with one [`Outcome`]; see [`smtp_proto::pool`] for the
-/// rules.
+/// rules. Dropping the pool says QUIT on its idle connections (each wait bounded by the
+/// session's timeouts), as [`close`](Self::close) does.
 ///
 /// ```no_run
 /// use smtp_blocking::proto::pool::{Outcome, PoolSettings};

@@ -31,7 +31,8 @@ const RECHECK: Duration = Duration::from_secs(1);
 /// another after a failure that left the message undelivered — never after one that may have
 /// delivered it. Every message ends with one [`Outcome`]; see [`smtp_proto::pool`] for the
 /// rules. Runtime-neutral: it spawns nothing; [`send_all`](Self::send_all) runs its workers
-/// inside the one future.
+/// inside the one future. Say goodbye with [`close`](Self::close): dropping the pool closes
+/// its connections without a QUIT (a drop cannot wait).
 ///
 /// ```no_run
 /// use smtp_smol::proto::pool::PoolSettings;

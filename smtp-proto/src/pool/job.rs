@@ -87,6 +87,8 @@ pub struct Job {
     sent: u32,
     /// When the current try started (counted against the rate).
     started: Option<Instant>,
+    /// The policy's epoch when the connection was lent.
+    epoch: u64,
     /// The outcome, held while a connection is closed first.
     outcome: Option<Outcome>,
 }
@@ -123,6 +125,7 @@ impl Job {
             Checkout::Reuse { conn, sent, check } => {
                 self.sent = sent;
                 self.started = Some(now);
+                self.epoch = policy.epoch();
                 if check {
                     JobStep::Check(conn)
                 } else {
@@ -132,6 +135,7 @@ impl Job {
             Checkout::Open => {
                 self.sent = 0;
                 self.started = Some(now);
+                self.epoch = policy.epoch();
                 JobStep::Open
             }
             Checkout::Wait(until) => JobStep::Wait(until),
@@ -217,7 +221,9 @@ impl Job {
             }
         }
         match conn {
-            Some(conn) if keep => policy.checkin(conn, self.sent, now).map(JobStep::Close),
+            Some(conn) if keep => policy
+                .checkin(conn, self.sent, self.epoch, now)
+                .map(JobStep::Close),
             Some(conn) => {
                 policy.discard();
                 Some(JobStep::Close(conn))

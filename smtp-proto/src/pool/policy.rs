@@ -23,7 +23,9 @@ pub struct Policy<C> {
     /// Opens that failed in a row, and when the next may be tried.
     open_failures: u32,
     no_open_before: Option<Instant>,
-    closing: bool,
+    /// Counts [`close`](Policy::close) calls: a connection lent before the last one is closed
+    /// when it comes back.
+    epoch: u64,
 }
 
 #[derive(Debug)]
@@ -63,7 +65,7 @@ impl<C> Policy<C> {
             starts: VecDeque::new(),
             open_failures: 0,
             no_open_before: None,
-            closing: false,
+            epoch: 0,
         }
     }
 
@@ -134,12 +136,17 @@ impl<C> Policy<C> {
         self.no_open_before = now.checked_add(wait);
     }
 
-    /// A lent connection comes back, having sent `sent` messages in all. `Some`: close it
-    /// (QUIT) — it did its quota, or the pool is closing.
-    pub fn checkin(&mut self, conn: C, sent: u32, now: Instant) -> Option<C> {
+    /// The current epoch: what a lent connection's [`checkin`](Self::checkin) gives back.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// A connection lent at `epoch` comes back, having sent `sent` messages in all. `Some`:
+    /// close it (QUIT) — it did its quota, or the pool was closed while it was lent.
+    pub fn checkin(&mut self, conn: C, sent: u32, epoch: u64, now: Instant) -> Option<C> {
         self.lent = self.lent.saturating_sub(1);
         let quota_done = self.settings.max_messages.is_some_and(|max| sent >= max);
-        if quota_done || self.closing {
+        if quota_done || epoch < self.epoch {
             return Some(conn);
         }
         self.idle.push(Idle {
@@ -166,9 +173,10 @@ impl<C> Policy<C> {
         Some(self.idle.remove(i).conn)
     }
 
-    /// Every idle connection, to close; connections returned from now on are closed too.
+    /// Every idle connection, to close; those lent now are closed when they come back. The
+    /// pool stays usable: later messages open new connections, kept as usual.
     pub fn close(&mut self) -> Vec<C> {
-        self.closing = true;
+        self.epoch = self.epoch.wrapping_add(1);
         self.idle.drain(..).map(|idle| idle.conn).collect()
     }
 
