@@ -145,6 +145,9 @@ fn accept_loop(
             let _ = client.shutdown(Shutdown::Both);
             continue;
         };
+        // Relayed bytes go out as they come: no Nagle delay on either leg.
+        let _ = client.set_nodelay(true);
+        let _ = upstream.set_nodelay(true);
         let link = Arc::new(Link { client, upstream });
         {
             let mut live = shared.live.lock().unwrap_or_else(PoisonError::into_inner);

@@ -420,6 +420,9 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
             thread::sleep(Duration::from_millis(5));
             continue;
         };
+        // Replies go out at once, as a real server's do (no Nagle delay behind a pipelined
+        // client's writes).
+        let _ = stream.set_nodelay(true);
         let refuse = shared
             .config
             .refuse_until
