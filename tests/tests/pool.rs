@@ -83,6 +83,10 @@ macro_rules! pool_tests {
                 scenarios::a_server_that_stays_down_fails_each_message_once::<P>();
             }
             #[test]
+            fn pooled_connections_use_starttls_verified() {
+                scenarios::pooled_connections_use_starttls_verified::<P>();
+            }
+            #[test]
             fn pooled_connections_log_in() {
                 scenarios::pooled_connections_log_in::<P>();
             }

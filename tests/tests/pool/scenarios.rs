@@ -2,9 +2,10 @@
 
 use std::time::{Duration, Instant};
 
+use smtp_proto::client::TlsMode;
 use smtp_proto::pool::{Login, Outcome, Rate};
 use smtp_tests::pool_server::{ChaosProxy, Fault, FaultServer, Limit, Point, Stage};
-use smtp_tests::server::Server;
+use smtp_tests::server::{localhost_acceptor, Server, TEST_CA_PEM};
 
 use super::harness::{account, mails_for, message, messages, settings, Tally, UnderTest};
 
@@ -367,6 +368,39 @@ pub fn pooled_connections_log_in<P: UnderTest>() {
             Some("pool"),
             "{session:?}"
         );
+    }
+    assert_eq!(sessions.iter().map(|s| s.messages.len()).sum::<usize>(), 6);
+}
+
+pub fn pooled_connections_use_starttls_verified<P: UnderTest>() {
+    let server = Server::builder()
+        .starttls(localhost_acceptor())
+        .users(&[("pool", "secret")])
+        .start()
+        .expect("server");
+    let mut s = settings(|p| {
+        p.max_connections = 2;
+        p.login = Some(Login {
+            user: "pool".into(),
+            password: "secret".into(),
+            mechanism: None,
+        });
+    });
+    s.tls = TlsMode::Required;
+    s.tls_roots = vec![TEST_CA_PEM.to_vec()];
+    let pool = P::new(s, server.port());
+    let reports = pool.send_all(messages(6));
+    assert!(
+        reports.iter().all(|r| r.outcome.is_delivered()),
+        "{reports:?}"
+    );
+    pool.close();
+    let sessions = server.wait_finished(1, WAIT);
+    assert!(!sessions.is_empty());
+    for session in &sessions {
+        assert!(session.tls, "a pooled connection without TLS: {session:?}");
+        assert_eq!(session.authenticated.as_deref(), Some("pool"));
+        assert!(session.messages.iter().all(|m| m.secure));
     }
     assert_eq!(sessions.iter().map(|s| s.messages.len()).sum::<usize>(), 6);
 }
