@@ -1,9 +1,12 @@
-//! The client's getters, transcript, deadlines and usage errors, through the public API.
+//! The client's getters, transcript, deadlines and usage errors, and what a lost session may have
+//! delivered (`end_of_data_unanswered`), through the public API.
 #![allow(clippy::disallowed_methods)] // one Instant as the origin of virtual time
 
 use std::time::{Duration, Instant};
 
-use smtp_proto::client::{Client, Config, Envelope, Event, Hello, Setup, TranscriptEntry};
+use smtp_proto::client::{
+    Client, Config, Envelope, Event, Hello, RequestId, Setup, TranscriptEntry,
+};
 use smtp_proto::error::{Error, UsageError};
 use smtp_proto::sasl::Plain;
 use smtp_proto::{Domain, Mailbox, ReversePath};
@@ -354,4 +357,71 @@ fn poll_transmit_only_looks_and_transmit_lends_with_the_deadline() {
         (&b"NOOP\r\n"[..], t1 + Duration::from_secs(300))
     );
     assert_eq!(client.poll_timeout(), Some(t1 + Duration::from_secs(300)));
+}
+
+// ------------------------------------------------ whether a lost session may have delivered
+
+/// A session past EHLO (PIPELINING) with one transaction whose body is written and finished;
+/// with `flushed`, everything (the end of data too) has been written.
+fn body_sent(now: Instant, flushed: bool) -> Client {
+    let mut client = ready_client(now, b"250-mx.test\r\n250 PIPELINING\r\n");
+    let envelope = Envelope::new(
+        ReversePath::Mailbox(Mailbox::try_from("a@test").unwrap()),
+        vec![Mailbox::try_from("b@test").unwrap()],
+    );
+    let id: RequestId = client.send_mail(envelope).unwrap();
+    flush(&mut client, now);
+    client.handle_input(b"250 ok\r\n250 ok\r\n354 go\r\n", now);
+    assert!(matches!(events(&mut client).as_slice(), [Event::BodyWanted(got)] if *got == id));
+    let mut body = client.body(id).unwrap();
+    body.write(b"Subject: x\r\n\r\nhi\r\n").unwrap();
+    body.finish().unwrap();
+    if flushed {
+        assert!(flush(&mut client, now).ends_with(b"\r\n.\r\n"));
+    }
+    client
+}
+
+#[test]
+fn lost_before_the_end_of_data_was_written_is_not_delivered() {
+    let now = Instant::now();
+    let mut client = body_sent(now, false);
+    // The end of data is queued, not written, when the connection goes.
+    assert!(!client.end_of_data_unanswered());
+    client.handle_input(b"", now);
+    assert!(client.is_closed());
+    assert!(!client.end_of_data_unanswered());
+}
+
+#[test]
+fn lost_after_the_end_of_data_was_written_may_be_delivered() {
+    let now = Instant::now();
+    let mut client = body_sent(now, true);
+    assert!(client.end_of_data_unanswered());
+    client.handle_input(b"", now);
+    assert!(client.is_closed());
+    assert!(
+        client.end_of_data_unanswered(),
+        "still known after the close"
+    );
+}
+
+#[test]
+fn a_timeout_after_the_end_of_data_may_be_delivered_too() {
+    let now = Instant::now();
+    let mut client = body_sent(now, true);
+    let deadline = client.poll_timeout().unwrap();
+    client.handle_timeout(deadline);
+    assert!(client.is_closed() && client.end_of_data_unanswered());
+}
+
+#[test]
+fn answered_end_of_data_is_settled() {
+    let now = Instant::now();
+    let mut client = body_sent(now, true);
+    client.handle_input(b"250 queued\r\n", now);
+    assert!(matches!(events(&mut client).as_slice(), [Event::MailDone(r)] if r.is_accepted()));
+    assert!(!client.end_of_data_unanswered());
+    client.handle_input(b"", now);
+    assert!(client.is_closed() && !client.end_of_data_unanswered());
 }

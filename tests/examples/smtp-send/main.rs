@@ -45,7 +45,7 @@ mod session;
 #[path = "pooled.rs"]
 mod pooled;
 
-use message::{Body, Message};
+use message::{Message, Reader};
 use outcome::record;
 use outcome::{exit_code, fail, Phase};
 use session::{mechanism, send};

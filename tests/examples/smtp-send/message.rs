@@ -12,7 +12,7 @@ const IN_MEMORY_MAX: u64 = 1024 * 1024;
 /// 16 MiB.
 const COPIES_IN_MEMORY_MAX: u64 = 10 * 1024 * 1024;
 
-/// The message: a large file or spooled standard input (rewound for each copy, never loaded
+/// The message: a large file or spooled standard input (read from its start for each copy, never loaded
 /// whole), or in memory: a small file, or small standard input.
 pub(crate) enum Message {
     File(File),
@@ -118,40 +118,13 @@ impl Message {
         Ok((Self::Memory(buf), shape))
     }
 
-    /// One more copy to send. A file copy rewinds the shared file at its first read: bodies
-    /// are read one at a time, each to its end, so copies never interleave.
-    pub(crate) fn copy(&self) -> Body<'_> {
+    /// One more copy to send: a reader of the whole message that shares no position with
+    /// other readers (`pread`), so that copies may be read one after another on one
+    /// connection or side by side on a pool's.
+    pub(crate) fn reader(&self) -> Reader<'_> {
         match self {
-            Self::File(file) | Self::Spooled(Spool { file, .. }) => Body::File {
-                file,
-                rewound: false,
-            },
-            Self::Memory(m) => Body::Memory(m),
-        }
-    }
-}
-
-/// One copy of the message being read.
-pub(crate) enum Body<'a> {
-    /// The file, rewound at the first read.
-    File {
-        file: &'a File,
-        rewound: bool,
-    },
-    Memory(&'a [u8]),
-}
-
-impl Read for Body<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Self::File { file, rewound } => {
-                if !*rewound {
-                    file.seek(SeekFrom::Start(0))?;
-                    *rewound = true;
-                }
-                file.read(buf)
-            }
-            Self::Memory(m) => m.read(buf),
+            Self::File(file) | Self::Spooled(Spool { file, .. }) => Reader::At { file, pos: 0 },
+            Self::Memory(m) => Reader::Memory(m),
         }
     }
 }
@@ -194,17 +167,6 @@ fn scan(file: &mut File) -> io::Result<(u64, MessageShape)> {
         };
         len += n as u64;
         shape.push(buf.get(..n).unwrap_or_default());
-    }
-}
-
-impl Message {
-    /// A reader of the whole message that shares no position with other readers: a pool of
-    /// connections reads several copies at once.
-    pub(crate) fn reader(&self) -> Reader<'_> {
-        match self {
-            Self::File(file) | Self::Spooled(Spool { file, .. }) => Reader::At { file, pos: 0 },
-            Self::Memory(m) => Reader::Memory(m),
-        }
     }
 }
 

@@ -82,7 +82,7 @@ pub(crate) fn send(
 fn send_async<'a, R: BlockOn>(
     opts: &Options,
     pool_settings: smtp_blocking::proto::pool::PoolSettings,
-    copies: impl Iterator<Item = (Envelope, impl Fn() -> message::Reader<'a>)>,
+    copies: impl Iterator<Item = (Envelope, impl Fn() -> Reader<'a>)>,
     tally: &mut dyn FnMut(Report),
     stderr: &SharedWrite,
 ) {

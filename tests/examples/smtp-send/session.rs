@@ -61,7 +61,7 @@ pub(crate) fn send(
         return pooled::send(opts, &message, envelope, stdout, stderr, summary);
     }
     // One connection, the copies pipelined back to back (the adapter keeps one message ahead).
-    let mut copies = (0..opts.count).map(|_| (envelope.clone(), message.copy()));
+    let mut copies = (0..opts.count).map(|_| (envelope.clone(), message.reader()));
     let start = Instant::now();
     let mut first_failure = None;
     let mut n = 0u64;
@@ -97,7 +97,7 @@ pub(crate) trait Session {
     fn auth(&mut self, mechanism: Box<dyn Mechanism>) -> Result<OwnedReply, Error>;
     fn send_all_with<'a>(
         &mut self,
-        messages: &mut dyn Iterator<Item = (Envelope, Body<'a>)>,
+        messages: &mut dyn Iterator<Item = (Envelope, Reader<'a>)>,
         on_report: &mut dyn FnMut(MailReport),
     ) -> Result<(), Error>;
     fn quit(&mut self) -> Result<(), Error>;
@@ -116,7 +116,7 @@ impl Session for SmtpClient {
     }
     fn send_all_with<'a>(
         &mut self,
-        messages: &mut dyn Iterator<Item = (Envelope, Body<'a>)>,
+        messages: &mut dyn Iterator<Item = (Envelope, Reader<'a>)>,
         on_report: &mut dyn FnMut(MailReport),
     ) -> Result<(), Error> {
         Self::send_all_with(self, messages, on_report)
@@ -172,7 +172,7 @@ impl<R: BlockOn> Session for GenericSmtpClient<R> {
     }
     fn send_all_with<'a>(
         &mut self,
-        messages: &mut dyn Iterator<Item = (Envelope, Body<'a>)>,
+        messages: &mut dyn Iterator<Item = (Envelope, Reader<'a>)>,
         on_report: &mut dyn FnMut(MailReport),
     ) -> Result<(), Error> {
         let messages = messages.map(|(envelope, body)| (envelope, LocalRead(body)));

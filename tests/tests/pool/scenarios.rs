@@ -4,8 +4,9 @@ use std::time::{Duration, Instant};
 
 use smtp_proto::client::TlsMode;
 use smtp_proto::pool::{Login, Outcome, Rate};
+use smtp_proto::session::Settings;
 use smtp_tests::pool_server::{ChaosProxy, Fault, FaultServer, Limit, Point, Stage};
-use smtp_tests::server::{localhost_acceptor, Server, TEST_CA_PEM};
+use smtp_tests::server::{localhost_acceptor, Server, SessionLog, TEST_CA_PEM};
 
 use super::harness::{account, mails_for, message, messages, settings, Tally, UnderTest};
 
@@ -342,34 +343,20 @@ pub fn pooled_connections_log_in<P: UnderTest>() {
         .expect("server");
     let mut s = settings(|p| {
         p.max_connections = 2;
-        p.login = Some(Login {
-            user: "pool".into(),
-            password: "secret".into(),
-            mechanism: Some("PLAIN".into()),
-        });
+        p.login = Some(pool_login(Some("PLAIN")));
         p.rate = Some(Rate {
             messages: 100,
             per: Duration::from_secs(1),
         });
     });
     s.allow_plaintext_auth = true;
-    let pool = P::new(s, server.port());
-    let reports = pool.send_all(messages(6));
-    assert!(
-        reports.iter().all(|r| r.outcome.is_delivered()),
-        "{reports:?}"
-    );
-    pool.close();
-    let sessions = server.wait_finished(1, WAIT);
-    assert!(!sessions.is_empty());
-    for session in &sessions {
+    for session in six_delivered::<P>(s, &server) {
         assert_eq!(
             session.authenticated.as_deref(),
             Some("pool"),
             "{session:?}"
         );
     }
-    assert_eq!(sessions.iter().map(|s| s.messages.len()).sum::<usize>(), 6);
 }
 
 pub fn pooled_connections_use_starttls_verified<P: UnderTest>() {
@@ -380,15 +367,30 @@ pub fn pooled_connections_use_starttls_verified<P: UnderTest>() {
         .expect("server");
     let mut s = settings(|p| {
         p.max_connections = 2;
-        p.login = Some(Login {
-            user: "pool".into(),
-            password: "secret".into(),
-            mechanism: None,
-        });
+        p.login = Some(pool_login(None));
     });
     s.tls = TlsMode::Required;
     s.tls_roots = vec![TEST_CA_PEM.to_vec()];
-    let pool = P::new(s, server.port());
+    for session in six_delivered::<P>(s, &server) {
+        assert!(session.tls, "a pooled connection without TLS: {session:?}");
+        assert_eq!(session.authenticated.as_deref(), Some("pool"));
+        assert!(session.messages.iter().all(|m| m.secure));
+    }
+}
+
+/// The test server's account `pool`, by `mechanism` or `login()`'s choice.
+fn pool_login(mechanism: Option<&str>) -> Login {
+    Login {
+        user: "pool".into(),
+        password: "secret".into(),
+        mechanism: mechanism.map(str::to_owned),
+    }
+}
+
+/// Sends six messages through a pool with `settings`, checks they were delivered and that the
+/// server's sessions hold them, and returns those sessions.
+fn six_delivered<P: UnderTest>(settings: Settings, server: &Server) -> Vec<SessionLog> {
+    let pool = P::new(settings, server.port());
     let reports = pool.send_all(messages(6));
     assert!(
         reports.iter().all(|r| r.outcome.is_delivered()),
@@ -397,12 +399,8 @@ pub fn pooled_connections_use_starttls_verified<P: UnderTest>() {
     pool.close();
     let sessions = server.wait_finished(1, WAIT);
     assert!(!sessions.is_empty());
-    for session in &sessions {
-        assert!(session.tls, "a pooled connection without TLS: {session:?}");
-        assert_eq!(session.authenticated.as_deref(), Some("pool"));
-        assert!(session.messages.iter().all(|m| m.secure));
-    }
     assert_eq!(sessions.iter().map(|s| s.messages.len()).sum::<usize>(), 6);
+    sessions
 }
 
 /// Messages through a proxy that resets 2% of the connections at random points (and a few
