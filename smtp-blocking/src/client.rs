@@ -420,7 +420,7 @@ impl SmtpClient {
                         }
                     }
                     let written = session.io.set_deadline(deadline).and_then(|()| {
-                        let bytes = client.poll_transmit().unwrap_or_default();
+                        let bytes = pump.outgoing(client);
                         session.io.write(bytes)
                     });
                     pump.wrote(client, written, Instant::now());

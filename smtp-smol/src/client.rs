@@ -411,7 +411,7 @@ impl<R: Runtime> GenericSmtpClient<R> {
                             continue;
                         }
                     }
-                    let bytes = client.poll_transmit().unwrap_or_default();
+                    let bytes = pump.outgoing(client);
                     let written = by(deadline, io.write(bytes)).await;
                     pump.wrote(client, written, Instant::now());
                 }

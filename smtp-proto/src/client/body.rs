@@ -45,6 +45,33 @@ impl<'a> BodyWriter<'a> {
         self.client.body_write(bytes)
     }
 
+    /// Takes the leading bytes of `bytes` that go on the wire exactly as they are, for the
+    /// caller to write from its own memory instead of having them copied into the outbox;
+    /// returns how many (0: use [`write`](Self::write)).
+    ///
+    /// They are checked as `write` would encode them (every CR in a CRLF, no line-leading dot),
+    /// in whole runs: a short tail, and the bytes from the first that needs encoding, are left
+    /// to `write`. Taken, they count as body bytes written, and they become the next bytes to
+    /// write: [`Client::lent`] counts them down as [`Client::handle_written`] reports them
+    /// written, and until then nothing else goes out and [`room`](Self::room) is 0. Only a DATA
+    /// body lends, and only when nothing else waits to be written.
+    pub fn lend(&mut self, bytes: &[u8]) -> usize {
+        self.client.body_lend(bytes)
+    }
+
+    /// [`lend`](Self::lend) for the bytes of `text` from `at` on, at most `max` of them: a
+    /// text checked once ([`CheckedText`](crate::body::CheckedText)) is lent without being
+    /// checked again. `text.bytes()[at..]` must be what the body goes on with.
+    pub fn lend_checked(
+        &mut self,
+        text: &crate::body::CheckedText,
+        at: usize,
+        max: usize,
+    ) -> usize {
+        self.client
+            .body_lend_with(|encoder| encoder.pass_checked(text, at, max))
+    }
+
     /// Body bytes taken so far.
     pub fn bytes_written(&self) -> u64 {
         self.client.body.as_ref().map_or(0, |b| b.bytes_in)
@@ -97,7 +124,7 @@ impl Client {
         let Some(body) = &self.body else {
             return 0;
         };
-        if body.finishing {
+        if body.finishing || self.outbox.lent() > 0 {
             return 0;
         }
         let mut cap = usize::MAX;
@@ -113,6 +140,30 @@ impl Client {
         let used = self.buffered_output().saturating_add(super::BODY_HEADROOM);
         let free = self.outbox_limit().saturating_sub(used);
         (free.saturating_sub(2) / 2).min(cap)
+    }
+
+    /// Lends the leading bytes of `bytes` that encode to themselves (see [`BodyWriter::lend`]).
+    pub(super) fn body_lend(&mut self, bytes: &[u8]) -> usize {
+        self.body_lend_with(|encoder| encoder.pass(bytes))
+    }
+
+    /// Lends as many bytes as `pass` lets the encoder take as they are.
+    fn body_lend_with(&mut self, pass: impl FnOnce(&mut BodyEncoder) -> usize) -> usize {
+        let Some(body) = self.body.as_mut() else {
+            return 0;
+        };
+        // Only DATA writes the body straight into the outbox, as lent bytes go out.
+        if body.finishing || body.chunk.is_some() || !self.outbox.is_empty() {
+            return 0;
+        }
+        let n = pass(&mut body.encoder);
+        if n == 0 || !self.outbox.lend(n) {
+            return 0;
+        }
+        body.bytes_in = body.bytes_in.saturating_add(n as u64);
+        body.bytes_out = body.bytes_out.saturating_add(n as u64);
+        self.body_until = self.outbox.end();
+        n
     }
 
     /// Encodes up to [`body_room`](Self::body_room) bytes of `bytes`.

@@ -117,6 +117,16 @@ pub struct Transmit<'a> {
     pub deadline: Instant,
 }
 
+/// Body bytes lent with [`BodyWriter::lend`] still to be written, as
+/// [`Client::transmit_lent`] reports them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lent {
+    /// How many: the next bytes of the lent body not written yet.
+    pub len: usize,
+    /// When the write has waited too long: call [`Client::handle_timeout`].
+    pub deadline: Instant,
+}
+
 impl std::ops::Deref for Transmit<'_> {
     type Target = [u8];
 
@@ -704,13 +714,44 @@ impl Client {
 
     // ---------------------------------------------------------------- D. outputs
 
-    /// The bytes waiting to be written, if any (`None` while a TLS upgrade is pending and after
-    /// the session closed). Only a look: [`transmit`](Self::transmit) lends them for writing.
+    /// The bytes waiting to be written, if any (`None` while a TLS upgrade is pending, after
+    /// the session closed, and while body bytes lent with [`BodyWriter::lend`] are still to be
+    /// written: see [`lent`](Self::lent)). Only a look: [`transmit`](Self::transmit) lends them
+    /// for writing.
     pub fn poll_transmit(&self) -> Option<&[u8]> {
-        if self.is_closed() || self.upgrading() || self.outbox.unsent_len() == 0 {
+        if self.is_closed()
+            || self.upgrading()
+            || self.outbox.lent() > 0
+            || self.outbox.unsent_len() == 0
+        {
             return None;
         }
         Some(self.outbox.unsent())
+    }
+
+    /// How many body bytes lent with [`BodyWriter::lend`] are still to be written: the next
+    /// bytes of the stream, written by the caller from the memory it lent them from (the first
+    /// `lent()` bytes of what it has not written yet), and reported with
+    /// [`handle_written`](Self::handle_written) as any write is. Nothing else goes out until
+    /// they have been: [`poll_transmit`](Self::poll_transmit) shows nothing meanwhile.
+    pub fn lent(&self) -> usize {
+        if self.is_closed() {
+            return 0;
+        }
+        self.outbox.lent()
+    }
+
+    /// [`transmit`](Self::transmit) for lent body bytes: how many are still to be written
+    /// ([`lent`](Self::lent)), with the deadline of the write (the write-progress timer starts
+    /// at `now` unless it is running). `None` when none are.
+    pub fn transmit_lent(&mut self, now: Instant) -> Option<Lent> {
+        let len = self.lent();
+        if len == 0 {
+            return None;
+        }
+        self.outbox.start_waiting(now);
+        let deadline = self.poll_timeout().unwrap_or(now);
+        Some(Lent { len, deadline })
     }
 
     /// The bytes to write now, lent with the deadline of the write: the transport must take
@@ -728,10 +769,11 @@ impl Client {
         })
     }
 
-    /// Whether [`poll_transmit`](Self::poll_transmit) has bytes to hand out now: what a
-    /// readiness loop asks before registering interest in writability.
+    /// Whether there are bytes to write now ([`poll_transmit`](Self::poll_transmit)'s, or
+    /// [`lent`](Self::lent) ones): what a readiness loop asks before registering interest in
+    /// writability.
     pub fn wants_write(&self) -> bool {
-        !self.is_closed() && !self.upgrading() && self.outbox.unsent_len() > 0
+        !self.is_closed() && !self.upgrading() && !self.outbox.is_empty()
     }
 
     /// The next event, if any.

@@ -76,6 +76,9 @@ pub(crate) struct Outbox {
     buf: Vec<u8>,
     /// First unsent byte in `buf`.
     start: usize,
+    /// Body bytes lent by the caller (`BodyWriter::lend`), which it writes from its own memory:
+    /// the next bytes of the stream, before `buf`'s unsent ones.
+    lent: usize,
     /// Bytes acknowledged since the session began.
     written: u64,
     /// Since when the unsent bytes have waited for progress (set when first handed out).
@@ -100,9 +103,30 @@ impl Outbox {
         self.buf.len().saturating_sub(self.start)
     }
 
+    /// Lent bytes not written yet (they come before [`unsent`](Self::unsent)).
+    pub(crate) fn lent(&self) -> usize {
+        self.lent
+    }
+
+    /// Whether anything (lent or buffered) waits to be written.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.lent == 0 && self.unsent_len() == 0
+    }
+
+    /// `n` bytes lent by the caller become the next bytes to write; only when nothing else
+    /// waits (`false`: refused).
+    pub(crate) fn lend(&mut self, n: usize) -> bool {
+        if !self.is_empty() {
+            return false;
+        }
+        self.lent = n;
+        true
+    }
+
     /// Offset in the outbound stream just past the last queued byte.
     pub(crate) fn end(&self) -> u64 {
-        self.written.saturating_add(self.unsent_len() as u64)
+        let queued = self.lent.saturating_add(self.unsent_len());
+        self.written.saturating_add(queued as u64)
     }
 
     pub(crate) fn written(&self) -> u64 {
@@ -128,10 +152,12 @@ impl Outbox {
     /// [`PROGRESS_WINDOW`] bytes.
     /// `in_time`: whether the timer had not yet expired when the bytes were taken.
     pub(crate) fn ack(&mut self, n: usize, now: Instant, in_time: bool) -> usize {
-        let n = n.min(self.unsent_len());
-        self.start += n;
+        let n = n.min(self.lent.saturating_add(self.unsent_len()));
+        let from_lent = n.min(self.lent);
+        self.lent -= from_lent;
+        self.start += n - from_lent;
         self.written = self.written.saturating_add(n as u64);
-        if self.start == self.buf.len() {
+        if self.lent == 0 && self.start == self.buf.len() {
             self.buf.clear();
             self.start = 0;
             // Bytes taken only after the deadline do not undo the timeout: the timer stays
@@ -156,6 +182,7 @@ impl Outbox {
     pub(crate) fn clear(&mut self) {
         self.buf.clear();
         self.start = 0;
+        self.lent = 0;
         self.waiting_since = None;
     }
 }

@@ -288,6 +288,37 @@ macro_rules! smtplib_methods {
             self.run($crate::session::op::AfterHello::new(op)) $($await)*
         }
 
+        /// [`send_all`](Self::send_all) for messages held in memory
+        /// ([`MemoryBody`](smtp_proto::session::op::MemoryBody): `&[u8]`, a `Cursor` over
+        /// `Vec<u8>` or `Arc<[u8]>`, or over a [`CheckedText`](smtp_proto::body::CheckedText)
+        /// to send one message many times). No body is copied into a read buffer: what needs
+        /// no encoding is written from where it is, the rest encoded as usual. The envelopes
+        /// are sent as given: declare a message's shape with
+        /// [`Envelope::declare`](smtp_proto::client::Envelope::declare) (as
+        /// [`sendmail_bytes`](Self::sendmail_bytes) does) to have what the server cannot take
+        /// refused before anything of it is sent.
+        pub $($async)* fn send_all_in_memory<M: $crate::session::op::MemoryBody>(
+            &mut self,
+            messages: impl IntoIterator<Item = ($crate::client::Envelope, M)>,
+        ) -> $crate::session::Result<::std::vec::Vec<$crate::client::MailReport>> {
+            let mut reports = ::std::vec::Vec::new();
+            self.send_all_in_memory_with(messages, |report| reports.push(report)) $($await)* ?;
+            Ok(reports)
+        }
+
+        /// [`send_all_in_memory`](Self::send_all_in_memory), handing each
+        /// [`MailReport`](smtp_proto::client::MailReport) to `on_report` as its transaction
+        /// completes, as [`send_all_with`](Self::send_all_with) does.
+        pub $($async)* fn send_all_in_memory_with<M: $crate::session::op::MemoryBody>(
+            &mut self,
+            messages: impl IntoIterator<Item = ($crate::client::Envelope, M)>,
+            on_report: impl FnMut($crate::client::MailReport),
+        ) -> $crate::session::Result<()> {
+            let op = $crate::session::op::SendAll::new(messages, on_report);
+            let op = $crate::session::op::AfterHello::new(op);
+            self.run($crate::session::op::InMemory::new(op)) $($await)*
+        }
+
         /// smtplib's `sendmail(from_addr, to_addrs, msg)`: sends `message` (streamed) to every
         /// recipient and returns those refused, with their replies. Sender refused, every
         /// recipient refused and data refused are errors, as in smtplib; SMTPUTF8 is used
@@ -319,7 +350,8 @@ macro_rules! smtplib_methods {
             message: &[u8],
         ) -> $crate::session::Result<$crate::session::Refused> {
             let op = $crate::session::op::Sendmail::bytes(from, to, message)?;
-            self.run($crate::session::op::AfterHello::new(op)) $($await)*
+            let op = $crate::session::op::AfterHello::new(op);
+            self.run($crate::session::op::InMemory::new(op)) $($await)*
         }
 
         /// [`sendmail`](Self::sendmail) with a full [`Envelope`](smtp_proto::client::Envelope)
@@ -357,7 +389,6 @@ macro_rules! smtplib_methods {
             &mut self,
             message: &[u8],
         ) -> $crate::session::Result<$crate::session::Refused> {
-            use $($ext)+ as _;
             self.ehlo_or_helo_if_needed() $($await)* ?;
             let end = $crate::message::header_block_end(message, 0).unwrap_or(message.len());
             let (head, rest) = message.split_at_checked(end).unwrap_or((message, &[]));
@@ -365,9 +396,10 @@ macro_rules! smtplib_methods {
                 .map_err(|e| $crate::session::Error::Message(e.to_string()))?;
             let mut shape = $crate::body::MessageShape::of(&headers.head);
             shape.push(rest);
-            let body = headers.head.as_slice().chain(rest);
+            // Lent from memory, the rewritten header block and then the rest.
+            let body = ::std::io::Read::chain(headers.head.as_slice(), rest);
             let op = $crate::session::op::SendMessage::new(&headers, None, None, body)?.declare(shape);
-            self.run(op) $($await)* ?.into_refused()
+            self.run($crate::session::op::InMemory::new(op)) $($await)* ?.into_refused()
         }
 
         /// [`send_message`](Self::send_message) with an explicit sender and/or recipients

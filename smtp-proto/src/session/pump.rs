@@ -12,8 +12,8 @@
 //!
 //! | [`Step`] | the adapter | then reports |
 //! | --- | --- | --- |
-//! | [`Step::Body`] | reads at most `max` bytes of [`Pump::body`]'s source | [`Pump::body_read`] |
-//! | [`Step::Write`] | when `look_first`, reads what has already arrived without waiting, and if there was anything reports it with [`Pump::read`] instead of writing; else writes [`Client::poll_transmit`]'s bytes by `deadline` | [`Pump::wrote`] |
+//! | [`Step::Body`] | reads at most `max` bytes of [`Pump::body`]'s source (never asked for a body the operation holds in memory, [`Operation::body_in_memory`]: the pump feeds that itself) | [`Pump::body_read`] |
+//! | [`Step::Write`] | when `look_first`, reads what has already arrived without waiting, and if there was anything reports it with [`Pump::read`] instead of writing; else writes [`Pump::outgoing`]'s bytes by `deadline` | [`Pump::wrote`] |
 //! | [`Step::Read`] | reads by `deadline` | [`Pump::read`] |
 //! | [`Step::Handshake`] | reads what has already arrived without waiting and hands it to [`Pump::before_handshake`]; when that says so, does the TLS handshake by `deadline` | [`Pump::handshake`] |
 //! | [`Step::Done`] | returns the result, and closes the transport when `close` says so | — |
@@ -45,7 +45,7 @@
 //!     loop {
 //!         match pump.next(client, &mut None, Instant::now()) {
 //!             Step::Write { .. } => {
-//!                 let bytes = client.poll_transmit().unwrap_or_default();
+//!                 let bytes = pump.outgoing(client);
 //!                 sent.extend_from_slice(bytes);
 //!                 let n = bytes.len();
 //!                 pump.wrote(client, Ok(n), Instant::now());
@@ -76,7 +76,7 @@ use std::time::{Duration, Instant};
 
 use super::op::Operation;
 use super::{Error, Result, TranscriptSink};
-use crate::client::{Client, Event, RequestId};
+use crate::client::{BodyWriter, Client, Event, RequestId};
 
 /// The most body bytes a [`Step::Body`] asks for at once.
 pub const BODY_CHUNK: usize = 64 * 1024;
@@ -99,8 +99,8 @@ pub enum Step<T> {
         /// The most bytes the core has room for now.
         max: usize,
     },
-    /// Write what [`Client::poll_transmit`] shows (the pump has lent it with
-    /// [`Client::transmit`]), by `deadline`.
+    /// Write what [`Pump::outgoing`] shows (the pump has lent it with [`Client::transmit`]
+    /// or [`Client::transmit_lent`]), by `deadline`.
     Write {
         /// When the write has waited too long.
         deadline: Instant,
@@ -147,6 +147,8 @@ pub struct Pump<O: Operation> {
     phase: Phase<O::Output>,
     /// The request whose body is being fed.
     feeding: Option<RequestId>,
+    /// The request whose body bytes held in memory are lent to the core (being written).
+    lending: Option<RequestId>,
     /// A body has been going out, and the core may still hold some of it: look at the input
     /// before each write.
     reading_ahead: bool,
@@ -175,6 +177,7 @@ impl<O: Operation> Pump<O> {
             op,
             phase: Phase::Start,
             feeding: None,
+            lending: None,
             reading_ahead: false,
             draining: None,
             failure: None,
@@ -314,19 +317,76 @@ impl<O: Operation> Pump<O> {
             return None;
         }
         if let Some(id) = self.feeding {
-            let waiting = client.wants_write();
-            match client.body(id) {
-                None => self.feeding = None,
-                // A sliver of room while bytes wait to be written: write first, so that the
-                // body is read in pieces worth a step.
-                Some(writer) if writer.room() >= MIN_BODY_STEP || writer.room() > 0 && !waiting => {
-                    let max = writer.room().min(BODY_CHUNK);
-                    return Some(Step::Body { id, max });
-                }
-                Some(_) => {}
+            match self.feed(client, id) {
+                Feeding::Step(step) => return Some(step),
+                Feeding::Again => return None,
+                Feeding::Wait => {}
             }
         }
         self.io(client, now)
+    }
+
+    /// Feeds request `id`'s body while the core has room for it: from memory when the
+    /// operation holds it there (lent as it is when nothing else waits to be written, else
+    /// encoded), else through a [`Step::Body`].
+    fn feed(&mut self, client: &mut Client, id: RequestId) -> Feeding<O::Output> {
+        let waiting = client.wants_write();
+        let Some(mut writer) = client.body(id) else {
+            self.feeding = None;
+            return Feeding::Wait;
+        };
+        let room = writer.room();
+        if room == 0 {
+            return Feeding::Wait;
+        }
+        if let Some(body) = self.op.body_in_memory(id) {
+            // Written first, what waits leaves the outbox empty, so that the next bytes can be
+            // lent rather than copied.
+            if waiting {
+                return Feeding::Wait;
+            }
+            let rest = body.rest();
+            let lent = match body.checked() {
+                Some((text, at)) => writer.lend_checked(text, at, MAX_LEND),
+                None => writer.lend(rest.get(..MAX_LEND).unwrap_or(rest)),
+            };
+            if lent > 0 {
+                self.lending = Some(id);
+                return Feeding::Again;
+            }
+            let piece = rest.get(..room).unwrap_or(rest);
+            let taken = piece.len();
+            let fed = feed(writer, piece);
+            if matches!(fed, Fed::More) {
+                self.op.body_advance(id, taken);
+            }
+            self.fed(client, id, fed);
+            return Feeding::Again;
+        }
+        // A sliver of room while bytes wait to be written: write first, so that the body is
+        // read in pieces worth a step.
+        if room >= MIN_BODY_STEP || !waiting {
+            let max = room.min(BODY_CHUNK);
+            return Feeding::Step(Step::Body { id, max });
+        }
+        Feeding::Wait
+    }
+
+    /// What a [`Step::Write`] writes: the body bytes lent from memory that are due, else what
+    /// [`Client::poll_transmit`] shows.
+    pub fn outgoing<'a>(&'a mut self, client: &'a Client) -> &'a [u8] {
+        let lent = client.lent();
+        if lent == 0 {
+            return client.poll_transmit().unwrap_or_default();
+        }
+        // The operation keeps the lent bytes at the front of what is left of its body until
+        // they are reported written. Should it have dropped them, nothing is written, and the
+        // write fails (`WriteZero`) rather than send other bytes in their place.
+        let rest = self
+            .lending
+            .and_then(|id| self.op.body_in_memory(id))
+            .map_or(&[][..], |body| body.rest());
+        rest.get(..lent).unwrap_or_default()
     }
 
     /// One I/O step: a write of what the core lends, else a read, bounded by the core's
@@ -348,7 +408,10 @@ impl<O: Operation> Pump<O> {
             return None;
         }
         // Lent with its deadline: the write-progress timer runs from here.
-        let write_by = client.transmit(now).map(|t| t.deadline);
+        let write_by = match client.transmit(now) {
+            Some(transmit) => Some(transmit.deadline),
+            None => client.transmit_lent(now).map(|lent| lent.deadline),
+        };
         let writing = write_by.is_some();
         let body_open = self.feeding.is_some();
         self.reading_ahead = writing && (self.reading_ahead || body_open);
@@ -387,25 +450,28 @@ impl<O: Operation> Pump<O> {
             Err(e) if e.kind() == ErrorKind::Interrupted => return,
             Err(e) => return self.fail(Error::Io(e)),
         };
-        let Some(mut writer) = client.body(id) else {
+        let Some(writer) = client.body(id) else {
             self.feeding = None;
             return;
         };
-        if bytes.is_empty() {
-            self.feeding = None;
-            if writer.finish().is_ok() {
+        let fed = feed(writer, bytes);
+        self.fed(client, id, fed);
+    }
+
+    /// What handing body bytes to the core did.
+    fn fed(&mut self, client: &mut Client, id: RequestId, fed: Fed) {
+        match fed {
+            Fed::More => {}
+            Fed::Ended => {
+                self.feeding = None;
                 // The next request may go out right behind the end of data.
                 self.op.body_ended(client, id);
             }
-            return;
-        }
-        match writer.write(bytes) {
-            Ok(took) if took < bytes.len() => self.fail(Error::Io(io::Error::other(
+            // An encoding error ends the session: `Closed` reports it.
+            Fed::Stopped => self.feeding = None,
+            Fed::Short => self.fail(Error::Io(io::Error::other(
                 "internal: the body writer took less than its room",
             ))),
-            Ok(_) => {}
-            // An encoding error ends the session: `Closed` reports it.
-            Err(_) => self.feeding = None,
         }
     }
 
@@ -414,7 +480,17 @@ impl<O: Operation> Pump<O> {
     pub fn wrote(&mut self, client: &mut Client, written: io::Result<usize>, now: Instant) {
         match written {
             Ok(0) => self.fail(Error::Io(ErrorKind::WriteZero.into())),
-            Ok(n) => client.handle_written(n, now),
+            Ok(n) => {
+                // Lent body bytes go first: what of them was written is consumed.
+                let lent = client.lent().min(n);
+                if let (Some(id), true) = (self.lending, lent > 0) {
+                    self.op.body_advance(id, lent);
+                }
+                client.handle_written(n, now);
+                if client.lent() == 0 {
+                    self.lending = None;
+                }
+            }
             Err(e) if e.kind() == ErrorKind::TimedOut => client.handle_timeout(now),
             // Not ready, nothing happened: the next step says what to do (the same write, or
             // the deadline's end once it has passed).
@@ -492,6 +568,47 @@ impl<O: Operation> Pump<O> {
     /// `error` and the session is over.
     pub fn fail(&mut self, error: Error) {
         self.failure.get_or_insert(error);
+    }
+}
+
+/// What feeding a body did (see [`Pump::feed`]).
+enum Feeding<T> {
+    /// The adapter reads the body.
+    Step(Step<T>),
+    /// Something changed: look again.
+    Again,
+    /// Nothing to feed now: go on with I/O.
+    Wait,
+}
+
+/// The most body bytes held in memory lent to the core at once: what one write may take
+/// (a look at the input comes before each write while a body is going out).
+const MAX_LEND: usize = 1024 * 1024;
+
+/// What handing body bytes to the core did (see [`feed`]).
+enum Fed {
+    /// They were taken: more may follow.
+    More,
+    /// None were given: the body ended, its terminator is queued.
+    Ended,
+    /// The body cannot go on (an encoding error, which ends the session, or it had ended).
+    Stopped,
+    /// Fewer were taken than given: more than the writer's room was given.
+    Short,
+}
+
+/// Hands `bytes` of a body to the core (none: the body ended).
+fn feed(mut writer: BodyWriter<'_>, bytes: &[u8]) -> Fed {
+    if bytes.is_empty() {
+        return match writer.finish() {
+            Ok(()) => Fed::Ended,
+            Err(_) => Fed::Stopped,
+        };
+    }
+    match writer.write(bytes) {
+        Ok(took) if took < bytes.len() => Fed::Short,
+        Ok(_) => Fed::More,
+        Err(_) => Fed::Stopped,
     }
 }
 

@@ -2,6 +2,8 @@
 
 use super::*;
 
+use smtp_blocking::proto::body::CheckedText;
+
 /// A file up to this size is read into memory once, so that `--count` copies cost no file
 /// system calls; a larger one streams from the file for each copy. Standard input up to this
 /// size is kept in memory; a larger one is spooled to a temporary file.
@@ -17,7 +19,7 @@ const COPIES_IN_MEMORY_MAX: u64 = 10 * 1024 * 1024;
 pub(crate) enum Message {
     File(File),
     Spooled(Spool),
-    Memory(Vec<u8>),
+    Memory(CheckedText),
 }
 
 /// Standard input copied to a temporary file, as it cannot be rewound for `--count` copies.
@@ -87,19 +89,25 @@ impl Message {
         match data {
             Some(path) if path != "-" => {
                 let mut file = File::open(path).map_err(|e| format!("--data {path:?}: {e}"))?;
-                let (len, shape) = scan(&mut file).map_err(|e| format!("--data {path:?}: {e}"))?;
                 let in_memory = if copies > 1 {
                     COPIES_IN_MEMORY_MAX
                 } else {
                     IN_MEMORY_MAX
                 };
-                if len > in_memory {
+                // One byte more than the limit tells whether there is more: a small file is
+                // read once, a large one measured in one pass and streamed for each copy.
+                (&mut file)
+                    .take(in_memory + 1)
+                    .read_to_end(&mut buf)
+                    .map_err(|e| format!("--data {path:?}: {e}"))?;
+                if buf.len() as u64 > in_memory {
+                    drop(buf);
+                    let (_, shape) = file
+                        .seek(SeekFrom::Start(0))
+                        .and_then(|_| scan(&mut file))
+                        .map_err(|e| format!("--data {path:?}: {e}"))?;
                     return Ok((Self::File(file), shape));
                 }
-                buf.reserve(usize::try_from(len).unwrap_or_default());
-                file.seek(SeekFrom::Start(0))
-                    .and_then(|_| file.read_to_end(&mut buf))
-                    .map_err(|e| format!("--data {path:?}: {e}"))?;
             }
             _ => {
                 // One byte more than the limit tells whether there is more.
@@ -115,7 +123,17 @@ impl Message {
             }
         }
         let shape = MessageShape::of(&buf);
-        Ok((Self::Memory(buf), shape))
+        // Checked once for what DATA's encoding changes: every copy is then written from
+        // here as it is, between those places.
+        Ok((Self::Memory(CheckedText::new(buf)), shape))
+    }
+
+    /// The whole message, when it is held in memory.
+    pub(crate) fn in_memory(&self) -> Option<&CheckedText> {
+        match self {
+            Self::Memory(text) => Some(text),
+            Self::File(_) | Self::Spooled(_) => None,
+        }
     }
 
     /// One more copy to send: a reader of the whole message that shares no position with
@@ -124,7 +142,7 @@ impl Message {
     pub(crate) fn reader(&self) -> Reader<'_> {
         match self {
             Self::File(file) | Self::Spooled(Spool { file, .. }) => Reader::At { file, pos: 0 },
-            Self::Memory(m) => Reader::Memory(m),
+            Self::Memory(text) => Reader::Memory(text.bytes()),
         }
     }
 }

@@ -2,6 +2,10 @@
 
 use super::*;
 
+use std::io::Cursor;
+
+use smtp_blocking::proto::body::CheckedText;
+
 /// The session: connect, authenticate, send `count` times, quit.
 pub(crate) fn send(
     opts: &Options,
@@ -61,7 +65,6 @@ pub(crate) fn send(
         return pooled::send(opts, &message, envelope, stdout, stderr, summary);
     }
     // One connection, the copies pipelined back to back (the adapter keeps one message ahead).
-    let mut copies = (0..opts.count).map(|_| (envelope.clone(), message.reader()));
     let start = Instant::now();
     let mut first_failure = None;
     let mut n = 0u64;
@@ -74,7 +77,18 @@ pub(crate) fn send(
     };
     // Trouble after the last final reply cannot turn an outcome into an error: `send_all_with`
     // keeps its result when its work was complete (the adapters' run loops).
-    if let Err(e) = client.send_all_with(&mut copies, &mut tally) {
+    // A message in memory is lent to the core as it is; a file is read copy by copy.
+    let sent = match message.in_memory() {
+        Some(text) => {
+            let mut copies = (0..opts.count).map(|_| (envelope.clone(), Cursor::new(text.clone())));
+            client.send_all_in_memory_with(&mut copies, &mut tally)
+        }
+        None => {
+            let mut copies = (0..opts.count).map(|_| (envelope.clone(), message.reader()));
+            client.send_all_with(&mut copies, &mut tally)
+        }
+    };
+    if let Err(e) = sent {
         let code = fail(summary, &e, Phase::Mail);
         let _ = client.quit();
         return code;
@@ -100,6 +114,11 @@ pub(crate) trait Session {
         messages: &mut dyn Iterator<Item = (Envelope, Reader<'a>)>,
         on_report: &mut dyn FnMut(MailReport),
     ) -> Result<(), Error>;
+    fn send_all_in_memory_with(
+        &mut self,
+        messages: &mut dyn Iterator<Item = (Envelope, Cursor<CheckedText>)>,
+        on_report: &mut dyn FnMut(MailReport),
+    ) -> Result<(), Error>;
     fn quit(&mut self) -> Result<(), Error>;
     fn close(&mut self);
 }
@@ -120,6 +139,13 @@ impl Session for SmtpClient {
         on_report: &mut dyn FnMut(MailReport),
     ) -> Result<(), Error> {
         Self::send_all_with(self, messages, on_report)
+    }
+    fn send_all_in_memory_with(
+        &mut self,
+        messages: &mut dyn Iterator<Item = (Envelope, Cursor<CheckedText>)>,
+        on_report: &mut dyn FnMut(MailReport),
+    ) -> Result<(), Error> {
+        Self::send_all_in_memory_with(self, messages, on_report)
     }
     fn quit(&mut self) -> Result<(), Error> {
         Self::quit(self)
@@ -177,6 +203,13 @@ impl<R: BlockOn> Session for GenericSmtpClient<R> {
     ) -> Result<(), Error> {
         let messages = messages.map(|(envelope, body)| (envelope, LocalRead(body)));
         R::block_on(Self::send_all_with(self, messages, on_report))
+    }
+    fn send_all_in_memory_with(
+        &mut self,
+        messages: &mut dyn Iterator<Item = (Envelope, Cursor<CheckedText>)>,
+        on_report: &mut dyn FnMut(MailReport),
+    ) -> Result<(), Error> {
+        R::block_on(Self::send_all_in_memory_with(self, messages, on_report))
     }
     fn quit(&mut self) -> Result<(), Error> {
         R::block_on(Self::quit(self))

@@ -31,6 +31,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod memory;
+
+pub use memory::{InMemory, MemoryBody};
+
 use super::{envelope, sender_text, sendmail_result, Error, Refused, Result};
 use crate::client::{Client, Envelope, Event, Hello, MailReport, RequestId, SendQueue};
 use crate::command::{Argument, MailParams, Mailbox, RcptParams, ReversePath};
@@ -68,6 +72,20 @@ pub trait Operation {
 
     /// Request `id`'s body ended: its terminator is queued (the next request may follow).
     fn body_ended(&mut self, _client: &mut Client, _id: RequestId) {}
+
+    /// Request `id`'s body when the operation holds it in memory, consumed from the front
+    /// ([`MemoryBody::rest`]; nothing left: the body has ended). The pump then sends it itself,
+    /// without a [`Step::Body`](super::Step::Body): what goes on the wire as it is is written
+    /// from where it is ([`BodyWriter::lend`](crate::client::BodyWriter::lend)), the rest
+    /// encoded, and none of it copied into a buffer of the adapter's first. `None` (the
+    /// default): the body is read from [`body`](Self::body)'s source. See [`InMemory`].
+    fn body_in_memory(&mut self, _id: RequestId) -> Option<&dyn MemoryBody> {
+        None
+    }
+
+    /// `n` more bytes of request `id`'s body held in memory were consumed (written, or taken
+    /// by the encoder): [`body_in_memory`](Self::body_in_memory) goes on behind them.
+    fn body_advance(&mut self, _id: RequestId, _n: usize) {}
 }
 
 /// A one-line command of smtplib's, answered by one reply.
@@ -284,6 +302,14 @@ impl<O: Operation> Operation for AfterHello<O> {
 
     fn body_ended(&mut self, client: &mut Client, id: RequestId) {
         self.inner.body_ended(client, id);
+    }
+
+    fn body_in_memory(&mut self, id: RequestId) -> Option<&dyn MemoryBody> {
+        self.inner.body_in_memory(id)
+    }
+
+    fn body_advance(&mut self, id: RequestId, n: usize) {
+        self.inner.body_advance(id, n);
     }
 }
 

@@ -8,6 +8,10 @@
 
 use memchr::{memchr, memchr2};
 
+mod checked;
+
+pub use checked::CheckedText;
+
 /// What to do with a CR or LF that is not part of a CRLF pair.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum BareLineEndings {
@@ -159,6 +163,100 @@ impl BodyEncoder {
         let len = u64::try_from(input.len()).unwrap_or(u64::MAX);
         self.bytes_in = self.bytes_in.saturating_add(len);
         Ok(())
+    }
+
+    /// How many leading bytes of `input` encode to themselves, taken as if pushed: the caller
+    /// sends them as they are, with no encoded copy made (the fast path for a body held in
+    /// memory). In the text modes they are the whole runs of well-formed text from the start —
+    /// every CR in a CRLF, and for DATA no line-leading dot — checked as [`push`](Self::push)
+    /// checks them, and never ending between a CR and its LF; the rest (a short tail, the bytes
+    /// from the first that needs encoding) is left to `push`. Binary: all of `input`. Nothing
+    /// is taken after an error, after [`finish`](Self::finish), or while a CR of the last
+    /// chunk waits for its LF.
+    ///
+    /// ```
+    /// use smtp_proto::body::{BareLineEndings, BodyEncoder};
+    ///
+    /// let mut encoder = BodyEncoder::for_data(BareLineEndings::Reject);
+    /// let text = b"Hello, world, this line is long enough to be one run of the fast path....\r\n"
+    ///     .repeat(4);
+    /// let taken = encoder.pass(&text);
+    /// assert!(taken > 0 && taken < text.len()); // whole runs, not the short tail
+    /// // The rest goes through `push`, which stuffs and normalises as usual.
+    /// let mut out = Vec::new();
+    /// encoder.push(&text[taken..], &mut out)?;
+    /// encoder.push(b".dot\r\n", &mut out)?;
+    /// assert!(out.ends_with(b"..dot\r\n"));
+    /// assert_eq!(encoder.pass(b"."), 0); // a line-leading dot needs stuffing
+    /// # Ok::<(), smtp_proto::body::BodyError>(())
+    /// ```
+    pub fn pass(&mut self, input: &[u8]) -> usize {
+        if self.check_open().is_err() {
+            return 0;
+        }
+        let n = match self.mode {
+            Mode::Binary => {
+                self.push_binary(input, &mut Vec::new());
+                input.len()
+            }
+            Mode::Data | Mode::Bdat => {
+                if self.pending_cr {
+                    return 0;
+                }
+                let stuff = self.mode == Mode::Data;
+                if stuff && self.line_start && input.first() == Some(&b'.') {
+                    return 0;
+                }
+                let n = clean_prefix(stuff, self.vector, input);
+                if let Some(&last) = n.checked_sub(1).and_then(|i| input.get(i)) {
+                    self.line_start = last == b'\n';
+                }
+                n
+            }
+        };
+        let len = u64::try_from(n).unwrap_or(u64::MAX);
+        self.bytes_in = self.bytes_in.saturating_add(len);
+        n
+    }
+
+    /// [`pass`](Self::pass) for the bytes of `text` from `at` on, at most `max` of them, with
+    /// no check beyond the first byte's (the text was checked when it was made): how many
+    /// are taken.
+    pub fn pass_checked(&mut self, text: &CheckedText, at: usize, max: usize) -> usize {
+        let Some(rest) = text.bytes().get(at..) else {
+            return 0;
+        };
+        if self.check_open().is_err() {
+            return 0;
+        }
+        let n = match self.mode {
+            Mode::Binary => {
+                let n = max.min(rest.len());
+                self.push_binary(rest.get(..n).unwrap_or_default(), &mut Vec::new());
+                n
+            }
+            Mode::Data | Mode::Bdat => {
+                let stuff = self.mode == Mode::Data;
+                match rest.first() {
+                    _ if self.pending_cr => return 0,
+                    Some(b'\n') => return 0,
+                    Some(b'.') if stuff && self.line_start => return 0,
+                    _ => {}
+                }
+                let mut n = text.clean_from(at).min(max);
+                // Cut short, the piece must not end between a CR and its LF.
+                if n > 0 && rest.get(n - 1) == Some(&b'\r') {
+                    n -= 1;
+                }
+                if let Some(&last) = n.checked_sub(1).and_then(|i| rest.get(i)) {
+                    self.line_start = last == b'\n';
+                }
+                n
+            }
+        };
+        let len = u64::try_from(n).unwrap_or(u64::MAX);
+        self.bytes_in = self.bytes_in.saturating_add(len);
+        n
     }
 
     /// Ends the body. DATA: appends `.\r\n`, preceded by `\r\n` unless the body already ended
@@ -426,6 +524,57 @@ fn copy_clean_runs<const STUFF: bool>(
     pos
 }
 
+/// The length of the whole runs of [`RUN`] pairs from the start of `input` that no pair
+/// flags (see [`copy_clean`]), less a last CR (whose LF follows): bytes that encode to
+/// themselves. 0 when `input` starts with an LF (a bare one: the caller holds no CR).
+fn clean_prefix(stuff: bool, vector: bool, input: &[u8]) -> usize {
+    if input.first() == Some(&b'\n') || run_at(input, 0).is_none() {
+        return 0;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if vector && std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (just checked; the answer is cached by std).
+        #[allow(unsafe_code)]
+        return unsafe { clean_prefix_avx2(stuff, input) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = vector;
+    if stuff {
+        clean_runs::<true>(input)
+    } else {
+        clean_runs::<false>(input)
+    }
+}
+
+/// [`clean_prefix`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn clean_prefix_avx2(stuff: bool, input: &[u8]) -> usize {
+    if stuff {
+        clean_runs::<true>(input)
+    } else {
+        clean_runs::<false>(input)
+    }
+}
+
+/// [`clean_prefix`] itself; always inlined, so that it is compiled for the caller's CPU
+/// features.
+#[inline(always)]
+fn clean_runs<const STUFF: bool>(input: &[u8]) -> usize {
+    let mut pos = 0;
+    while let Some(run) = run_at(input, pos) {
+        if !run_is_clean::<STUFF>(run) {
+            break;
+        }
+        pos = pos.saturating_add(RUN);
+    }
+    // The last pair checked was this CR and its LF, which lies beyond: the CR waits for it.
+    if pos > 0 && input.get(pos - 1) == Some(&b'\r') {
+        pos -= 1;
+    }
+    pos
+}
+
 /// Byte pairs checked (and bytes copied) per step by [`copy_clean`]: at most 256, as
 /// [`first_flag`] counts in bytes. 128 measured faster than 64 and 256.
 const RUN: usize = 128;
@@ -546,7 +695,12 @@ impl MessageSize {
             self.pending_cr = false;
         }
         let mut from = 0;
-        while let Some(i) = rest.get(from..).and_then(|r| memchr2(b'\r', b'\n', r)) {
+        loop {
+            // Well-formed lines add nothing: skipped in whole runs at vector speed.
+            from += clean_prefix(false, true, rest.get(from..).unwrap_or_default());
+            let Some(i) = rest.get(from..).and_then(|r| memchr2(b'\r', b'\n', r)) else {
+                break;
+            };
             let at = from.saturating_add(i);
             match rest.get(at) {
                 Some(b'\r') if rest.get(at.saturating_add(1)) == Some(&b'\n') => {
