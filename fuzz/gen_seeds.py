@@ -142,7 +142,7 @@ COMMAND_TEXTS = [
 
 RAW, SMTPISH, RESPOND, FEED, EOF, CLOCK, TIMEOUT, TRANSMIT, FLUSH, SENDMAIL, BODYWRITE, \
     BODYFINISH, AUTHPLAIN, LOGIN, STARTTLS, TLSDONE, NOOP, QUIT, RSET, HELLO, AUTO, \
-    LOWMAIL, LOWRCPT, LOWDATA, QUERY, AUTHOTHER = range(26)
+    LOWMAIL, LOWRCPT, LOWDATA, QUERY, AUTHOTHER, BODYLEND = range(27)
 
 ALL_CAPS = 0xFF
 NO_CHUNKING = 0xFF & ~0x08
@@ -165,6 +165,14 @@ def body_write(data, repeat=0):
     for i in range(0, len(data), 255):
         part = data[i : i + 255]
         out += bytes([BODYWRITE, repeat, len(part)]) + part
+    return out
+
+
+def body_lend(data, repeat=0, checked=False):
+    out = b""
+    for i in range(0, len(data), 255):
+        part = data[i : i + 255]
+        out += bytes([BODYLEND, int(checked), repeat, len(part)]) + part
     return out
 
 
@@ -259,6 +267,15 @@ def client_scripts():
                         kinds = {"ehlo": 0, "helo": 1, "lhlo": 2, "ehlo-or-helo": 3}
                         script += bytes([HELLO, kinds.get(rest.strip(), 3)])
         s.append(bytes(script))
+    # A body lent from memory (checked, and not), around a dot-led line and partial writes.
+    s.append(
+        bytes([0, 0, 0, 0]) + auto() + auto(0, NO_CHUNKING) + bytes([SENDMAIL, 1, 0]) + auto()
+        + auto() + auto() + auto() + body_lend(b"line of text\r\n" * 18, 3)
+        + bytes([TRANSMIT, 100, 0]) + body_write(b"in between\r\n") + bytes([FLUSH])
+        + body_lend(b"checked line\r\n" * 17, 2, True) + bytes([TRANSMIT, 7, 0, FLUSH])
+        + body_write(b".dot\r\n") + bytes([FLUSH]) + body_lend(b"x" * 200 + b"\r\n", 0, True)
+        + bytes([FLUSH, BODYFINISH]) + auto() + auto() + bytes([QUIT]) + auto()
+    )
     return s
 
 

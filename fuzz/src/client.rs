@@ -33,6 +33,7 @@
 //! | 23 | `Data` | `kind` | low-level `data()` (even) or `bdat()` (odd) |
 //! | 24 | `Query` | `kind` | `verify`, `expn`, `help` or `raw` |
 //! | 25 | `AuthOther` | `kind` | `authenticate` with LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER or EXTERNAL |
+//! | 26 | `BodyLend` | `flags`, `repeat`, `len`, `len` bytes | lend the bytes, repeated, to the current body (`flags` odd: as a `CheckedText`); `Transmit` then writes them from the harness's copy |
 //!
 //! `Respond` keeps the session deep: the fuzzer picks good or bad answers, the EHLO capabilities
 //! (`mask`: STARTTLS, AUTH, PIPELINING, CHUNKING, 8BITMIME/BINARYMIME, SIZE, SMTPUTF8/DSN/…,
@@ -48,6 +49,8 @@
 //! - a DATA body ends exactly where the caller finished it, and un-stuffs to the normalised bytes
 //!   the caller wrote (plus CRLF when needed); BDAT payloads add up to the same normalised body
 //!   with the same final CRLF (or the body itself for BINARYMIME), and every chunk stays within the chunk size;
+//! - lent body bytes go out before anything else, and nothing else is shown or taken while they
+//!   wait (`poll_transmit`, `room`);
 //! - nothing is transmitted, no deadline is armed and no event appears after `Closed`; `Closed`
 //!   comes at most once; `is_closed` agrees;
 //! - nothing is transmitted between `UpgradeTls` and `handle_tls_established`, and any byte
@@ -77,7 +80,7 @@ use smtp_proto::{
 use crate::util::{count, ref_data_content, show, Reader};
 
 /// Number of op codes.
-pub const OP_COUNT: u8 = 26;
+pub const OP_COUNT: u8 = 27;
 /// Scripts are cut after this many operations.
 const MAX_OPS: usize = 3000;
 /// The most body bytes one `BodyWrite` offers.
@@ -286,6 +289,15 @@ pub enum Op {
     },
     /// Finish the current body.
     BodyFinish,
+    /// Lend `data` repeated `repeat + 1` times to the current body.
+    BodyLend {
+        /// As a `CheckedText`.
+        checked: bool,
+        /// Extra repetitions.
+        repeat: u8,
+        /// The bytes.
+        data: Vec<u8>,
+    },
     /// `authenticate(PLAIN)`.
     AuthPlain,
     /// `login`.
@@ -385,7 +397,17 @@ impl Script {
                 22 => Op::Rcpt(r.u8()),
                 23 => Op::Data(r.u8()),
                 24 => Op::Query(r.u8()),
-                _ => Op::AuthOther(r.u8()),
+                25 => Op::AuthOther(r.u8()),
+                _ => {
+                    let flags = r.u8();
+                    let repeat = r.u8();
+                    let n = r.u8();
+                    Op::BodyLend {
+                        checked: flags & 1 == 1,
+                        repeat,
+                        data: r.bytes(n.into()).to_vec(),
+                    }
+                }
             };
             ops.push(op);
         }
@@ -849,6 +871,8 @@ struct Harness {
     tls_wait: bool,
     /// Bytes reported written.
     acked: u64,
+    /// Body bytes lent to the client and not written yet: written from here.
+    lent: VecDeque<u8>,
     /// `written + buffered_output()` at the last check.
     last_total: u64,
     /// Bytes queued by anything but body writes since the outbox was last empty.
@@ -880,6 +904,7 @@ impl Harness {
             closed: false,
             tls_wait: false,
             acked: 0,
+            lent: VecDeque::new(),
             last_total: 0,
             command_bytes: 0,
             outbox_limit: outbox_limit as u64,
@@ -937,6 +962,14 @@ impl Harness {
             Op::BodyWrite { repeat, data } => {
                 body_op = true;
                 body_took = self.body_write(*repeat, data);
+            }
+            Op::BodyLend {
+                checked,
+                repeat,
+                data,
+            } => {
+                body_op = true;
+                body_took = self.body_lend(*checked, *repeat, data);
             }
             Op::BodyFinish => {
                 // Not a body op for the buffer accounting: finishing queues the terminator or
@@ -1088,12 +1121,40 @@ impl Harness {
             );
             return false;
         }
+        if self.client.lent() > 0 {
+            return self.transmit_lent(max);
+        }
+        // Lent bytes are dropped only with the session.
+        assert!(self.lent.is_empty() || self.closed, "lent bytes forgotten");
+        self.lent.clear();
         let Some(lent) = self.client.transmit(self.now) else {
             return false;
         };
         assert!(!lent.is_empty(), "empty transmit");
         let n = max.min(lent.len());
         let sent = lent[..n].to_vec();
+        self.client.handle_written(n, self.now);
+        self.acked += n as u64;
+        self.wire.feed(&sent, &self.bodies);
+        n > 0
+    }
+
+    /// Writes at most `max` of the lent body bytes, from the harness's copy of them.
+    fn transmit_lent(&mut self, max: usize) -> bool {
+        assert!(
+            self.client.poll_transmit().is_none(),
+            "bytes shown while lent ones wait"
+        );
+        let Some(lent) = self.client.transmit_lent(self.now) else {
+            return false;
+        };
+        assert_eq!(lent.len, self.client.lent());
+        assert!(
+            lent.len <= self.lent.len(),
+            "more lent than the harness lent"
+        );
+        let n = max.min(lent.len);
+        let sent: Vec<u8> = self.lent.drain(..n).collect();
         self.client.handle_written(n, self.now);
         self.acked += n as u64;
         self.wire.feed(&sent, &self.bodies);
@@ -1184,6 +1245,41 @@ impl Harness {
         }
     }
 
+    /// Lends to the current body; whether any byte was taken.
+    fn body_lend(&mut self, checked: bool, repeat: u8, data: &[u8]) -> bool {
+        let Some(index) = self.current else {
+            return false;
+        };
+        let id = self.bodies[index].id;
+        let waiting = self.client.wants_write();
+        let Some(mut writer) = self.client.body(id) else {
+            return false;
+        };
+        let times = (usize::from(repeat) + 1)
+            .min(MAX_WRITE / data.len().max(1))
+            .max(1);
+        let bytes = data.repeat(times);
+        let before = writer.bytes_written();
+        let n = if checked {
+            let text = smtp_proto::body::CheckedText::new(bytes.clone());
+            writer.lend_checked(&text, 0, usize::MAX)
+        } else {
+            writer.lend(&bytes)
+        };
+        assert!(n <= bytes.len(), "lent more than offered");
+        assert_eq!(writer.bytes_written(), before + n as u64);
+        if n == 0 {
+            return false;
+        }
+        assert!(!waiting, "lent while other bytes waited");
+        assert_eq!(writer.room(), 0, "room while lent bytes wait");
+        assert_eq!(self.client.lent(), n);
+        assert!(self.client.poll_transmit().is_none());
+        self.lent.extend(&bytes[..n]);
+        self.bodies[index].input.extend_from_slice(&bytes[..n]);
+        true
+    }
+
     fn body_finish(&mut self) {
         let Some(index) = self.current else {
             return;
@@ -1224,7 +1320,8 @@ impl Harness {
                     let request = self.requests.iter().find(|(r, _, _)| *r == id);
                     let content = request.map_or(Content::SevenBit, |&(_, c, _)| c);
                     let bdat = request.map(|&(_, _, b)| b);
-                    let mark = self.acked + self.client.buffered_output() as u64;
+                    let queued = self.client.lent() + self.client.buffered_output();
+                    let mark = self.acked + queued as u64;
                     self.current = Some(self.bodies.len());
                     self.wire.marks.push_back((mark, self.bodies.len()));
                     self.bodies.push(Body {
@@ -1267,7 +1364,8 @@ impl Harness {
         }
 
         let out = self.client.buffered_output() as u64;
-        let total = self.acked + out;
+        // Lent bytes count as queued from the lend on.
+        let total = self.acked + self.client.lent() as u64 + out;
         if !body_op {
             self.command_bytes += total.saturating_sub(self.last_total);
         }

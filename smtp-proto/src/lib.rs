@@ -44,7 +44,8 @@
 //!   [`quit`](Client::quit), … They return a [`client::RequestId`] that the completing event
 //!   carries, or a [`UsageError`] with nothing changed. Requests run in order, one at a time.
 //! - **D. outputs** `poll_*` (looks, no side effects) and [`transmit`](Client::transmit)
-//!   (lends the bytes to write with their deadline): [`poll_transmit`](Client::poll_transmit),
+//!   (lends the bytes to write with their deadline; [`transmit_lent`](Client::transmit_lent)
+//!   for body bytes the caller lent from its own memory): [`poll_transmit`](Client::poll_transmit),
 //!   [`poll_event`](Client::poll_event), [`poll_timeout`](Client::poll_timeout),
 //!   [`poll_transcript`](Client::poll_transcript).
 //!
@@ -141,7 +142,7 @@
 //!             }
 //!             // (`look_first`: a socket loop reads what already arrived before writing.)
 //!             Step::Write { .. } => {
-//!                 let bytes = client.poll_transmit().unwrap_or_default();
+//!                 let bytes = pump.outgoing(client);
 //!                 let n = bytes.len();
 //!                 server.receive(bytes);
 //!                 pump.wrote(client, Ok(n), now);

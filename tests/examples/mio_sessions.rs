@@ -411,7 +411,7 @@ impl Conn {
                         }
                     }
                     // A partial write is normal: the core keeps the rest for the next step.
-                    let bytes = self.client.poll_transmit().unwrap_or_default();
+                    let bytes = pump.outgoing(&self.client);
                     match self.socket.write(bytes) {
                         Err(e) if e.kind() == ErrorKind::WouldBlock && now < deadline => {
                             self.write_waits += 1;

@@ -93,7 +93,7 @@ impl Session {
                         }
                     }
                     let written = wait_until(deadline, |t| socket.set_write_timeout(t))
-                        .and_then(|()| socket.write(client.poll_transmit().unwrap_or_default()));
+                        .and_then(|()| socket.write(pump.outgoing(client)));
                     pump.wrote(client, written, Instant::now());
                 }
                 Step::Read { deadline } => {

@@ -186,7 +186,7 @@ where
                     }
                 }
                 // A partial write is normal: the core keeps the rest for the next step.
-                let bytes = client.poll_transmit().unwrap_or_default();
+                let bytes = pump.outgoing(client);
                 let write = socket.async_io(Interest::WRITABLE, || socket.try_write(bytes));
                 let written = by(deadline, write).await;
                 pump.wrote(client, written, Instant::now());

@@ -27,7 +27,7 @@
 //!   disconnects, malformed replies.
 
 use std::future::Future;
-use std::io::{self, Read};
+use std::io::{self, Cursor, Read};
 use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -36,6 +36,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use smtp_blocking::Error;
+use smtp_proto::body::CheckedText;
 use smtp_proto::client::{Envelope, MailReport};
 use smtp_proto::sasl::Mechanism;
 use smtp_proto::{Domain, MailParams, OwnedReply, RcptParams};
@@ -119,6 +120,7 @@ pass_through!(
     RcptParams,
     Envelope,
     Vec<(Envelope, &'a [u8])>,
+    Vec<(Envelope, Cursor<CheckedText>)>,
     Box<dyn Mechanism>,
     Domain
 );
@@ -211,6 +213,9 @@ session_api! {
         fn send_with_report(&mut self, envelope: Envelope, message: Body<'_>) -> MailReport;
         /// Several transactions, one message ahead (cross-transaction pipelining).
         fn send_all(&mut self, messages: Vec<(Envelope, &[u8])>) -> Vec<MailReport>;
+        /// `send_all` for messages held in memory, checked once: lent to the transport.
+        fn send_all_in_memory(&mut self, messages: Vec<(Envelope, Cursor<CheckedText>)>)
+            -> Vec<MailReport>;
         /// smtplib's `sendmail()`.
         fn sendmail(&mut self, from: &str, to: &[&str], message: Body<'_>) -> smtp_blocking::Refused;
         /// `sendmail()` with a full envelope.
@@ -446,6 +451,7 @@ macro_rules! conformance_tests {
             malformed_and_endless_replies_end_the_session_in_bounded_memory,
             a_large_body_streams_through_data,
             a_large_body_streams_through_bdat,
+            bodies_in_memory_arrive_as_read_ones_do,
             eight_bit_content_needs_8bitmime,
             lmtp_over_tcp_reports_each_recipient,
             lmtp_over_a_unix_socket_allows_plaintext_auth,

@@ -166,7 +166,7 @@ fn scripted<O: Operation>(
     loop {
         match pump.next(client, &mut sink, Instant::now()) {
             Step::Write { .. } => {
-                let bytes = client.poll_transmit().unwrap_or_default();
+                let bytes = pump.outgoing(client);
                 wire.extend_from_slice(bytes);
                 let n = bytes.len();
                 pump.wrote(client, Ok(n), Instant::now());

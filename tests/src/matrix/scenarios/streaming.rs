@@ -1,9 +1,10 @@
 //! Large bodies streamed through DATA and BDAT without being held in memory ([`Generated`]),
 //! and 8-bit content that needs 8BITMIME.
 
-use std::io::{self, Read};
+use std::io::{self, Cursor, Read};
 
 use smtp_blocking::{Content, Error, UsageError};
+use smtp_proto::body::{normalize_line_endings, CheckedText};
 
 use super::{connect, finished};
 use crate::matrix::Adapter;
@@ -106,6 +107,62 @@ pub fn a_large_body_streams_through_bdat<A: Adapter>() {
     let m = &finished(&server, 1)[0].messages[0];
     assert!(m.bdat);
     assert_eq!((m.size, m.hash), (size, hash));
+}
+
+/// Messages held in memory (`send_all_in_memory`, checked once and lent to the transport
+/// where they need no encoding) arrive exactly as the same messages read from readers, which
+/// is the encoded text: line-leading dots stuffed and un-stuffed, bare line ends as CRLF.
+pub fn bodies_in_memory_arrive_as_read_ones_do<A: Adapter>() {
+    let run = b"x".repeat(200);
+    let bodies: Vec<Vec<u8>> = vec![
+        // Clean text across several lends, a dot-led line now and then.
+        [
+            &b"Subject: big\r\n\r\n"[..],
+            &b"line of text\r\n.dot\r\n".repeat(150_000),
+        ]
+        .concat(),
+        // A CR at the end of a run of the fast path, its LF beyond, a dot behind that.
+        [&run[..127], b"\r\n.\r\n", &run[..], b"\r\n"].concat(),
+        // Bare line ends and smuggling suspects among long lines.
+        [
+            &run[..],
+            b"\n.\n",
+            &run[..],
+            b"\r.\r",
+            &run[..],
+            b"\r\n.\r\n",
+            &run[..],
+        ]
+        .concat(),
+        b".".to_vec(),
+        Vec::new(),
+    ];
+    let envelope = || smtp_blocking::envelope("a@x.org", ["b@y.org"]).expect("envelope");
+    let server = Server::builder()
+        .keep_data(4 * 1024 * 1024)
+        .start()
+        .expect("server");
+    let mut smtp = connect::<A>(&server);
+    let messages = bodies.iter().map(|b| (envelope(), b.as_slice())).collect();
+    let read = smtp.send_all(messages).expect("send_all");
+    let texts = bodies.iter().map(|b| CheckedText::new(b.clone()));
+    let messages = texts.map(|t| (envelope(), Cursor::new(t))).collect();
+    let lent = smtp
+        .send_all_in_memory(messages)
+        .expect("send_all_in_memory");
+    smtp.quit().expect("quit");
+    assert!(read.iter().chain(&lent).all(|r| r.is_accepted()));
+    let received = &finished(&server, 1)[0].messages;
+    assert_eq!(received.len(), 2 * bodies.len());
+    let (by_reader, in_memory) = received.split_at(bodies.len());
+    for ((body, a), b) in bodies.iter().zip(by_reader).zip(in_memory) {
+        let mut expected = normalize_line_endings(body);
+        if !expected.is_empty() && !expected.ends_with(b"\r\n") {
+            expected.extend_from_slice(b"\r\n");
+        }
+        assert_eq!((a.size, a.hash), (expected.len() as u64, fnv1a(&expected)));
+        assert_eq!((b.size, b.hash), (a.size, a.hash));
+    }
 }
 
 /// `Content::EightBit` declares BODY=8BITMIME, and is refused without 8BITMIME.
