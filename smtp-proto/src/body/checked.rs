@@ -6,6 +6,9 @@ use std::sync::Arc;
 
 use super::{flagged, RUN};
 
+/// The fewest text bytes per stop a [`CheckedText`] keeps (see [`stops_of`]).
+const BYTES_PER_STOP: usize = 64;
+
 /// A message held in memory, checked once: where DATA's encoding would change it (a bare CR
 /// or LF, an LF followed by a dot). Between those places it goes on the wire as it is, lent to
 /// the core ([`BodyWriter::lend_checked`](crate::client::BodyWriter::lend_checked)) with no
@@ -24,7 +27,8 @@ use super::{flagged, RUN};
 pub struct CheckedText {
     bytes: Arc<Vec<u8>>,
     /// In order: each `i` whose pair `bytes[i], bytes[i + 1]` is flagged for DATA, then the
-    /// last index (the last byte is always left to the encoder, which ends the line).
+    /// last index (the last byte is always left to the encoder, which ends the line) — or,
+    /// for a text with too many, the stop where [`stops_of`] gave up.
     stops: Arc<[usize]>,
 }
 
@@ -75,11 +79,14 @@ impl CheckedText {
     }
 }
 
-/// The stops of `bytes` (see [`CheckedText::stops`]).
+/// The stops of `bytes` (see the field `CheckedText::stops`). A text with stops more often than one in
+/// [`BYTES_PER_STOP`] bytes gives up at the stop that reaches that many: from there on the
+/// encoder takes everything, and the list stays within an eighth of the text's size.
 fn stops_of(bytes: &[u8]) -> Vec<usize> {
     let Some(last) = bytes.len().checked_sub(1) else {
         return Vec::new();
     };
+    let most = bytes.len() / BYTES_PER_STOP + 16;
     let mut stops = Vec::new();
     let mut pos = 0;
     while pos < last {
@@ -91,10 +98,43 @@ fn stops_of(bytes: &[u8]) -> Vec<usize> {
             let (a, b) = (bytes.get(pos).copied(), bytes.get(pos + 1).copied());
             if flagged::<true>(a.unwrap_or(0), b.unwrap_or(0)) {
                 stops.push(pos);
+                if stops.len() >= most {
+                    // The last stop: nothing from here on is lent.
+                    return stops;
+                }
             }
             pos += 1;
         }
     }
     stops.push(last);
     stops
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_text_of_stops_gives_up_within_its_bound() {
+        let bytes = b"\n.\r".repeat(10_000);
+        let text = CheckedText::new(bytes.clone());
+        assert_eq!(text.stops.len(), bytes.len() / BYTES_PER_STOP + 16);
+        let given_up = text.stops.last().copied().unwrap_or(0);
+        assert!(given_up < bytes.len() / 2);
+        // Past the give-up point nothing is clean, whatever the bytes.
+        for at in [given_up, given_up + 1, bytes.len() - 1, bytes.len()] {
+            assert_eq!(text.clean_from(at), 0, "at {at}");
+        }
+    }
+
+    #[test]
+    fn clean_text_has_one_stop() {
+        let text = CheckedText::new(b"a line of text\r\n".repeat(1000));
+        assert_eq!(text.stops.len(), 1);
+        assert_eq!(
+            text.clean_from(0),
+            text.len() - 2,
+            "the last CRLF is the encoder's"
+        );
+    }
 }

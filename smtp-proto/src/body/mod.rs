@@ -1244,6 +1244,42 @@ mod tests {
     }
 
     #[test]
+    fn passing_agrees_in_both_builds_with_one_change_anywhere() {
+        // The bytes the fast path lends as they are: the same in both builds, and passing
+        // them then pushing the rest encodes as pushing everything does.
+        let base = [long_text(), long_text()].concat();
+        let edits: &[&[u8]] = &[
+            b"\r", b"\n", b".", b"\r\n.", b"\n.", b"\r.", b"\n\n", b"\r\r\n",
+        ];
+        for at in 0..=base.len() {
+            for edit in edits {
+                let input = [&base[..at], edit, &base[at..]].concat();
+                let makes: [(fn() -> BodyEncoder, fn() -> BodyEncoder, bool); 2] =
+                    [(data, data_portable, true), (bdat, bdat_portable, false)];
+                for (vector, portable, is_data) in makes {
+                    let lent = clean_prefix(is_data, true, &input);
+                    assert_eq!(
+                        lent,
+                        clean_prefix(is_data, false, &input),
+                        "at {at} {edit:?}"
+                    );
+                    for make in [vector, portable] {
+                        let mut enc = make();
+                        let n = enc.pass(&input);
+                        // A dot that starts the body starts a line: DATA stuffs it.
+                        let dot_first = is_data && input.first() == Some(&b'.');
+                        assert_eq!(n, if dot_first { 0 } else { lent });
+                        let mut out = input[..n].to_vec();
+                        enc.push(&input[n..], &mut out).unwrap();
+                        enc.finish(&mut out).unwrap();
+                        assert_eq!(out, reference(&input, is_data), "at {at} {edit:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn long_text_with_one_change_anywhere() {
         // The fast path, in both builds, must notice each of these wherever it falls in a run
         // or a vector.

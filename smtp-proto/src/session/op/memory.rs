@@ -10,6 +10,9 @@ use crate::client::{Client, Event, RequestId};
 
 /// A body held in memory whole: what is left of it, consumed from the front.
 ///
+/// What [`rest`](Self::rest) shows must change only through [`advance`](Self::advance): the
+/// pump writes the bytes it was shown and the core checked, as they are.
+///
 /// ```
 /// use smtp_proto::session::op::MemoryBody;
 ///
