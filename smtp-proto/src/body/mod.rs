@@ -1227,6 +1227,9 @@ mod tests {
         text
     }
 
+    /// A way to make an encoder.
+    type Make = fn() -> BodyEncoder;
+
     /// `make()` with the vector build of the fast path turned off.
     fn portable(make: fn() -> BodyEncoder) -> BodyEncoder {
         let mut enc = make();
@@ -1254,7 +1257,7 @@ mod tests {
         for at in 0..=base.len() {
             for edit in edits {
                 let input = [&base[..at], edit, &base[at..]].concat();
-                let makes: [(fn() -> BodyEncoder, fn() -> BodyEncoder, bool); 2] =
+                let makes: [(Make, Make, bool); 2] =
                     [(data, data_portable, true), (bdat, bdat_portable, false)];
                 for (vector, portable, is_data) in makes {
                     let lent = clean_prefix(is_data, true, &input);
