@@ -5,6 +5,8 @@
 //! ([`BodyWriter::lend`](crate::client::BodyWriter::lend)).
 
 use super::{NoBody, Operation, Result};
+use std::io::Cursor;
+
 use crate::body::CheckedText;
 use crate::client::{Client, Event, RequestId};
 
@@ -39,16 +41,13 @@ pub trait MemoryBody {
 
 /// A message checked once and sent as often as wanted: each copy is a cursor over the shared
 /// text (`Cursor::new(text.clone())`).
-impl MemoryBody for std::io::Cursor<CheckedText> {
+impl MemoryBody for Cursor<CheckedText> {
     fn rest(&self) -> &[u8] {
-        let bytes = self.get_ref().bytes();
-        let at = usize::try_from(self.position()).unwrap_or(usize::MAX);
-        bytes.get(at..).unwrap_or_default()
+        rest_from(self.get_ref().bytes(), self.position())
     }
 
     fn advance(&mut self, n: usize) {
-        let n = n.min(self.rest().len());
-        self.set_position(self.position().saturating_add(n as u64));
+        advance_cursor(self, n);
     }
 
     fn checked(&self) -> Option<(&CheckedText, usize)> {
@@ -69,17 +68,29 @@ impl MemoryBody for &[u8] {
 
 /// Any owned or shared bytes (`Vec<u8>`, `Arc<[u8]>`, `String`, ...), from the cursor's
 /// position on.
-impl<B: AsRef<[u8]>> MemoryBody for std::io::Cursor<B> {
+impl<B: AsRef<[u8]>> MemoryBody for Cursor<B> {
     fn rest(&self) -> &[u8] {
-        let bytes = self.get_ref().as_ref();
-        let at = usize::try_from(self.position()).unwrap_or(usize::MAX);
-        bytes.get(at..).unwrap_or_default()
+        rest_from(self.get_ref().as_ref(), self.position())
     }
 
     fn advance(&mut self, n: usize) {
-        let n = n.min(self.rest().len());
-        self.set_position(self.position().saturating_add(n as u64));
+        advance_cursor(self, n);
     }
+}
+
+/// What is left of `bytes` from a cursor's `position` on.
+fn rest_from(bytes: &[u8], position: u64) -> &[u8] {
+    let at = usize::try_from(position).unwrap_or(usize::MAX);
+    bytes.get(at..).unwrap_or_default()
+}
+
+/// Moves a cursor on by `n` bytes, at most to the end of what it has.
+fn advance_cursor<T>(cursor: &mut Cursor<T>, n: usize)
+where
+    Cursor<T>: MemoryBody,
+{
+    let n = n.min(cursor.rest().len());
+    cursor.set_position(cursor.position().saturating_add(n as u64));
 }
 
 /// One body after the other (e.g. a rewritten header block, then the rest of the message).
