@@ -497,3 +497,53 @@ fn memory_bodies_report_what_is_left() {
     assert!(matches!(checked.checked(), Some((_, 1))));
     assert!(b"plain".as_slice().checked().is_none());
 }
+
+#[test]
+fn a_reply_while_lent_bytes_go_out_ends_the_call_and_nothing_more_is_written() {
+    let now = Instant::now();
+    let mut client = ready_client(now, b"250 mx.test\r\n");
+    let body = b"Subject: long\r\n\r\n".repeat(200_000);
+    let mut pump = Pump::new(InMemory::new(SendMail::new(envelope(), body.as_slice())));
+    let mut replies = [&b"250 ok\r\n"[..], b"250 ok\r\n", b"354 go\r\n"].into_iter();
+    let mut body_writes = 0;
+    let mut written_after_reply = 0;
+    let mut replied = false;
+    let result = loop {
+        match pump.next(&mut client, &mut None, now) {
+            Step::Write { look_first, .. } => {
+                let lent = client.lent();
+                if lent > 0 {
+                    body_writes += 1;
+                    assert!(
+                        look_first,
+                        "lent body bytes are written after a look at the input"
+                    );
+                }
+                if body_writes == 3 && !replied {
+                    // The server gives up in the middle of the body: the look finds its reply.
+                    replied = true;
+                    pump.read(&mut client, Ok(b"554 5.3.4 too much\r\n"), now);
+                    continue;
+                }
+                if replied {
+                    written_after_reply += 1;
+                }
+                let n = pump.outgoing(&client).len().min(50_000);
+                pump.wrote(&mut client, Ok(n), now);
+            }
+            Step::Read { .. } => {
+                let reply = replies.next().expect("a reply is due");
+                pump.read(&mut client, Ok(reply), now);
+            }
+            Step::Done { result, close } => {
+                assert!(close, "the session is over");
+                break result;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(written_after_reply, 0);
+    assert_eq!(client.lent(), 0);
+    assert!(client.is_closed() && !client.end_of_data_unanswered());
+}

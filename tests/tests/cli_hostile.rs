@@ -174,6 +174,29 @@ fn a_server_that_stops_reading_the_body_times_out_in_one_timeout() {
     });
 }
 
+/// The same with the message held in memory (a file of copies, `--count`): its bytes are lent
+/// to the transport as they are, and a server that stops taking them still ends the send in
+/// one timeout.
+#[test]
+fn a_server_that_stops_reading_a_body_in_memory_times_out_in_one_timeout() {
+    let path = std::env::temp_dir().join(format!("smtp-send-lent-{}.eml", std::process::id()));
+    let line = b"Subject: held in memory, lent to the socket\r\n";
+    std::fs::write(&path, line.repeat((8 << 20) / line.len())).expect("message file");
+    let path_arg = path.to_str().expect("a UTF-8 path").to_owned();
+    each_runtime(|rt| {
+        let server = raw(move |c| {
+            c.up_to_data("EHLO", EHLO_PLAIN);
+            std::thread::sleep(Duration::from_secs(8));
+        });
+        let args = ["--timeout", "3", "--data", &path_arg, "--count", "2"];
+        let out = send(&server.addr, rt, &args, b"");
+        out.assert_code(12);
+        out.assert_within(Duration::from_millis(5500));
+        drop(server);
+    });
+    let _ = std::fs::remove_file(&path);
+}
+
 /// 100 recipients, 99 refused with the largest reply the parser takes (511 lines of 8,000
 /// bytes, ~4 MB each, 400 MB in all): the client's memory stays bounded (it kept every reply
 /// whole: ~700 MiB), and the `--json` line stays small.
