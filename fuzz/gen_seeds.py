@@ -270,9 +270,9 @@ def client_scripts():
     # A body lent from memory (checked, and not), around a dot-led line and partial writes.
     s.append(
         bytes([0, 0, 0, 0]) + auto() + auto(0, NO_CHUNKING) + bytes([SENDMAIL, 1, 0]) + auto()
-        + auto() + auto() + auto() + body_lend(b"line of text\r\n" * 18, 3)
+        + auto() + auto() + auto() + body_lend(b"line of text\r\n" * 18, 255)
         + bytes([TRANSMIT, 100, 0]) + body_write(b"in between\r\n") + bytes([FLUSH])
-        + body_lend(b"checked line\r\n" * 17, 2, True) + bytes([TRANSMIT, 7, 0, FLUSH])
+        + body_lend(b"checked line\r\n" * 17, 255, True) + bytes([TRANSMIT, 7, 0, FLUSH])
         + body_write(b".dot\r\n") + bytes([FLUSH]) + body_lend(b"x" * 200 + b"\r\n", 0, True)
         + bytes([FLUSH, BODYFINISH]) + auto() + auto() + bytes([QUIT]) + auto()
     )

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use smtp_proto::body::{BareLineEndings, BodyEncoder, BodyError, CheckedText};
-use smtp_proto::client::{Client, Config, Envelope, Event, RequestId, Timeouts, TranscriptEntry};
+use smtp_proto::client::{
+    Client, Config, Envelope, Event, RequestId, Timeouts, TranscriptEntry, MIN_LEND,
+};
 use smtp_proto::session::op::{InMemory, MemoryBody, Operation, SendAll, SendMail};
 use smtp_proto::session::{Pump, Step};
 use smtp_proto::{Domain, Mailbox, ReversePath};
@@ -100,6 +102,7 @@ proptest! {
         data in any::<bool>(),
         reject in any::<bool>(),
         checked in any::<bool>(),
+        min in prop_oneof![Just(1usize), 1usize..600],
     ) {
         let policy = if reject { BareLineEndings::Reject } else { BareLineEndings::Normalize };
         let expected = encoded(encoder(data, policy), &body);
@@ -110,11 +113,12 @@ proptest! {
         let mut result = Ok(());
         for chunk in split(&body, &cuts) {
             let n = if checked {
-                enc.pass_checked(&text, at, chunk.len())
+                enc.pass_checked(&text, at, chunk.len(), min)
             } else {
-                enc.pass(chunk)
+                enc.pass(chunk, min)
             };
             prop_assert!(n <= chunk.len());
+            prop_assert!(n == 0 || n >= min);
             out.extend_from_slice(&chunk[..n]);
             if let Err(e) = enc.push(&chunk[n..], &mut out) {
                 result = Err(e);
@@ -385,11 +389,12 @@ fn lent_bytes_go_first_and_alone_until_written() {
     let now = Instant::now();
     let mut client = ready_client(now, b"250 mx.test\r\n");
     let id = in_body(&mut client, now);
-    let text = b"Subject: lent\r\n\r\n".repeat(100);
+    let text = b"Subject: lent\r\n\r\n".repeat(2000);
     let mut writer = client.body(id).expect("a body");
+    assert_eq!(writer.lend(&text[..MIN_LEND - 1]), 0, "not worth a write");
     let lent = writer.lend(&text);
     assert!(
-        lent > 1000 && lent < text.len(),
+        lent >= MIN_LEND && lent < text.len(),
         "whole runs, not the tail: {lent}"
     );
     // Nothing else is taken or shown while they wait.
@@ -421,12 +426,12 @@ fn only_what_needs_no_encoding_is_lent() {
     let now = Instant::now();
     let mut client = ready_client(now, b"250 mx.test\r\n");
     let id = in_body(&mut client, now);
-    let clean = b"x".repeat(300);
+    let clean = b"x".repeat(2 * MIN_LEND);
     let mut writer = client.body(id).expect("a body");
     // A dot at the start of the body (a line), or a bare LF, is the encoder's to handle.
     assert_eq!(writer.lend(&[b".", &clean[..]].concat()), 0);
     assert_eq!(writer.lend(&[b"\n", &clean[..]].concat()), 0);
-    assert_eq!(writer.lend(b"short"), 0, "less than a run");
+    assert_eq!(writer.lend(&clean[..MIN_LEND - 1]), 0, "not worth a write");
     // Something queued goes out first.
     writer.write(b"a").expect("written");
     assert_eq!(writer.lend(&clean), 0);
@@ -442,10 +447,8 @@ fn only_what_needs_no_encoding_is_lent() {
     while client.poll_event().is_some() {}
     let mut writer = client.body(id).expect("a body");
     assert_eq!(writer.lend(&clean), 0);
-    assert_eq!(
-        writer.lend_checked(&CheckedText::new(clean.clone()), 0, 300),
-        0
-    );
+    let text = CheckedText::new(clean.clone());
+    assert_eq!(writer.lend_checked(&text, 0, usize::MAX), 0);
 }
 
 #[test]
@@ -453,7 +456,7 @@ fn a_transport_that_stops_taking_lent_bytes_times_out_and_nothing_was_delivered(
     let now = Instant::now();
     let mut client = ready_client(now, b"250 mx.test\r\n");
     let id = in_body(&mut client, now);
-    let text = CheckedText::new(b"line of text\r\n".repeat(1000));
+    let text = CheckedText::new(b"line of text\r\n".repeat(5000));
     let mut writer = client.body(id).expect("a body");
     let lent = writer.lend_checked(&text, 0, usize::MAX);
     assert!(lent > 0);
@@ -471,7 +474,7 @@ fn a_transport_that_stops_taking_lent_bytes_times_out_and_nothing_was_delivered(
 
 #[test]
 fn the_transcript_counts_lent_bytes_as_sent() {
-    let body = b"Subject: counted\r\n\r\n".repeat(500);
+    let body = b"Subject: counted\r\n\r\n".repeat(5000);
     let sent = send(
         InMemory::new(SendMail::new(envelope(), body.as_slice())),
         &[4096],

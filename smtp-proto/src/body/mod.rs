@@ -171,8 +171,8 @@ impl BodyEncoder {
     /// every CR in a CRLF, and for DATA no line-leading dot — checked as [`push`](Self::push)
     /// checks them, and never ending between a CR and its LF; the rest (a short tail, the bytes
     /// from the first that needs encoding) is left to `push`. Binary: all of `input`. Nothing
-    /// is taken after an error, after [`finish`](Self::finish), or while a CR of the last
-    /// chunk waits for its LF.
+    /// is taken when fewer than `min` bytes could be, after an error, after
+    /// [`finish`](Self::finish), or while a CR of the last chunk waits for its LF.
     ///
     /// ```
     /// use smtp_proto::body::{BareLineEndings, BodyEncoder};
@@ -180,80 +180,67 @@ impl BodyEncoder {
     /// let mut encoder = BodyEncoder::for_data(BareLineEndings::Reject);
     /// let text = b"Hello, world, this line is long enough to be one run of the fast path....\r\n"
     ///     .repeat(4);
-    /// let taken = encoder.pass(&text);
+    /// assert_eq!(encoder.pass(&text, 1024), 0); // not worth it
+    /// let taken = encoder.pass(&text, 1);
     /// assert!(taken > 0 && taken < text.len()); // whole runs, not the short tail
     /// // The rest goes through `push`, which stuffs and normalises as usual.
     /// let mut out = Vec::new();
     /// encoder.push(&text[taken..], &mut out)?;
     /// encoder.push(b".dot\r\n", &mut out)?;
     /// assert!(out.ends_with(b"..dot\r\n"));
-    /// assert_eq!(encoder.pass(b"."), 0); // a line-leading dot needs stuffing
+    /// assert_eq!(encoder.pass(b".", 1), 0); // a line-leading dot needs stuffing
     /// # Ok::<(), smtp_proto::body::BodyError>(())
     /// ```
-    pub fn pass(&mut self, input: &[u8]) -> usize {
-        if self.check_open().is_err() {
-            return 0;
-        }
-        let n = match self.mode {
-            Mode::Binary => {
-                self.push_binary(input, &mut Vec::new());
-                input.len()
-            }
-            Mode::Data | Mode::Bdat => {
-                if self.pending_cr {
-                    return 0;
-                }
-                let stuff = self.mode == Mode::Data;
-                if stuff && self.line_start && input.first() == Some(&b'.') {
-                    return 0;
-                }
-                let n = clean_prefix(stuff, self.vector, input);
-                if let Some(&last) = n.checked_sub(1).and_then(|i| input.get(i)) {
-                    self.line_start = last == b'\n';
-                }
-                n
-            }
-        };
-        let len = u64::try_from(n).unwrap_or(u64::MAX);
-        self.bytes_in = self.bytes_in.saturating_add(len);
-        n
+    pub fn pass(&mut self, input: &[u8], min: usize) -> usize {
+        let (stuff, vector) = (self.mode == Mode::Data, self.vector);
+        self.take_as_is(input, min, |input| clean_prefix(stuff, vector, input))
     }
 
     /// [`pass`](Self::pass) for the bytes of `text` from `at` on, at most `max` of them, with
-    /// no check beyond the first byte's (the text was checked when it was made): how many
-    /// are taken.
-    pub fn pass_checked(&mut self, text: &CheckedText, at: usize, max: usize) -> usize {
-        let Some(rest) = text.bytes().get(at..) else {
-            return 0;
-        };
+    /// no check beyond the first byte's (the text was checked when it was made).
+    pub fn pass_checked(&mut self, text: &CheckedText, at: usize, max: usize, min: usize) -> usize {
+        let rest = text.bytes().get(at..).unwrap_or_default();
+        let rest = rest.get(..max).unwrap_or(rest);
+        self.take_as_is(rest, min, |_| text.clean_from(at))
+    }
+
+    /// Takes the leading bytes of `input` that encode to themselves, at most `clean(input)`
+    /// of them as far as the text tells, if they are at least `min`.
+    fn take_as_is(
+        &mut self,
+        input: &[u8],
+        min: usize,
+        clean: impl FnOnce(&[u8]) -> usize,
+    ) -> usize {
         if self.check_open().is_err() {
             return 0;
         }
         let n = match self.mode {
-            Mode::Binary => {
-                let n = max.min(rest.len());
-                self.push_binary(rest.get(..n).unwrap_or_default(), &mut Vec::new());
-                n
-            }
+            Mode::Binary => input.len(),
             Mode::Data | Mode::Bdat => {
-                let stuff = self.mode == Mode::Data;
-                match rest.first() {
+                match input.first() {
                     _ if self.pending_cr => return 0,
+                    // A bare LF (no CR waits): the encoder's.
                     Some(b'\n') => return 0,
-                    Some(b'.') if stuff && self.line_start => return 0,
+                    Some(b'.') if self.mode == Mode::Data && self.line_start => return 0,
                     _ => {}
                 }
-                let mut n = text.clean_from(at).min(max);
-                // Cut short, the piece must not end between a CR and its LF.
-                if n > 0 && rest.get(n - 1) == Some(&b'\r') {
+                let mut n = clean(input).min(input.len());
+                // The piece must not end between a CR and its LF.
+                if n > 0 && input.get(n - 1) == Some(&b'\r') {
                     n -= 1;
-                }
-                if let Some(&last) = n.checked_sub(1).and_then(|i| rest.get(i)) {
-                    self.line_start = last == b'\n';
                 }
                 n
             }
         };
+        if n == 0 || n < min {
+            return 0;
+        }
+        let taken = input.get(..n).unwrap_or_default();
+        match self.mode {
+            Mode::Binary => self.note_binary(taken),
+            Mode::Data | Mode::Bdat => self.line_start = taken.last() == Some(&b'\n'),
+        }
         let len = u64::try_from(n).unwrap_or(u64::MAX);
         self.bytes_in = self.bytes_in.saturating_add(len);
         n
@@ -318,6 +305,11 @@ impl BodyEncoder {
 
     fn push_binary(&mut self, input: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(input);
+        self.note_binary(input);
+    }
+
+    /// Binary mode: what `input`, written, does to the line state.
+    fn note_binary(&mut self, input: &[u8]) {
         match input {
             [] => {}
             [.., b'\r', b'\n'] => self.line_start = true,
@@ -1268,7 +1260,7 @@ mod tests {
                     );
                     for make in [vector, portable] {
                         let mut enc = make();
-                        let n = enc.pass(&input);
+                        let n = enc.pass(&input, 1);
                         // A dot that starts the body starts a line: DATA stuffs it.
                         let dot_first = is_data && input.first() == Some(&b'.');
                         assert_eq!(n, if dot_first { 0 } else { lent });

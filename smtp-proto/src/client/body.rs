@@ -51,7 +51,8 @@ impl<'a> BodyWriter<'a> {
     ///
     /// They are checked as `write` would encode them (every CR in a CRLF, no line-leading dot),
     /// in whole runs: a short tail, and the bytes from the first that needs encoding, are left
-    /// to `write`. Taken, they count as body bytes written, and they become the next bytes to
+    /// to `write`; and only a piece worth a write of its own is lent, at least [`MIN_LEND`]
+    /// bytes. Taken, they count as body bytes written, and they become the next bytes to
     /// write: [`Client::lent`] counts them down as [`Client::handle_written`] reports them
     /// written, and until then nothing else goes out and [`room`](Self::room) is 0. Only a DATA
     /// body lends, and only when nothing else waits to be written.
@@ -69,7 +70,7 @@ impl<'a> BodyWriter<'a> {
         max: usize,
     ) -> usize {
         self.client
-            .body_lend_with(|encoder| encoder.pass_checked(text, at, max))
+            .body_lend_with(|encoder| encoder.pass_checked(text, at, max, MIN_LEND))
     }
 
     /// Body bytes taken so far.
@@ -82,6 +83,10 @@ impl<'a> BodyWriter<'a> {
         self.client.body_finish()
     }
 }
+
+/// The fewest bytes lent at once: a piece worth a write of its own (fewer go through the
+/// encoder, with what follows them).
+pub const MIN_LEND: usize = 16 * 1024;
 
 /// How the body is framed.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -144,7 +149,7 @@ impl Client {
 
     /// Lends the leading bytes of `bytes` that encode to themselves (see [`BodyWriter::lend`]).
     pub(super) fn body_lend(&mut self, bytes: &[u8]) -> usize {
-        self.body_lend_with(|encoder| encoder.pass(bytes))
+        self.body_lend_with(|encoder| encoder.pass(bytes, MIN_LEND))
     }
 
     /// Lends as many bytes as `pass` lets the encoder take as they are.

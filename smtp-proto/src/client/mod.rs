@@ -55,7 +55,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 pub use batch::SendQueue;
-pub use body::BodyWriter;
+pub use body::{BodyWriter, MIN_LEND};
 pub use config::{Config, Limits, Setup, Timeouts, TlsMode};
 pub use envelope::{Content, Envelope, Recipient};
 pub use event::{
