@@ -162,9 +162,10 @@ impl Client {
             return 0;
         }
         let n = pass(&mut body.encoder);
-        if n == 0 || !self.outbox.lend(n) {
+        if n == 0 {
             return 0;
         }
+        self.outbox.lend(n);
         body.bytes_in = body.bytes_in.saturating_add(n as u64);
         body.bytes_out = body.bytes_out.saturating_add(n as u64);
         self.body_until = self.outbox.end();

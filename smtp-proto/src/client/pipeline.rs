@@ -113,14 +113,11 @@ impl Outbox {
         self.lent == 0 && self.unsent_len() == 0
     }
 
-    /// `n` bytes lent by the caller become the next bytes to write; only when nothing else
-    /// waits (`false`: refused).
-    pub(crate) fn lend(&mut self, n: usize) -> bool {
-        if !self.is_empty() {
-            return false;
-        }
+    /// `n` bytes lent by the caller become the next bytes to write. Only when nothing else
+    /// waits ([`is_empty`](Self::is_empty)), which the caller checks first.
+    pub(crate) fn lend(&mut self, n: usize) {
+        debug_assert!(self.is_empty(), "lent behind queued bytes");
         self.lent = n;
-        true
     }
 
     /// Offset in the outbound stream just past the last queued byte.
